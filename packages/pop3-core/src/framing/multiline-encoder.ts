@@ -1,0 +1,130 @@
+import { CR, concatBytes, DOT, LF } from "../bytes";
+
+const DOT_ONLY = Uint8Array.of(DOT);
+const CR_ONLY = Uint8Array.of(CR);
+const LF_ONLY = Uint8Array.of(LF);
+const TERMINATOR = Uint8Array.of(DOT, CR, LF);
+const CRLF_TERMINATOR = Uint8Array.of(CR, LF, DOT, CR, LF);
+
+/**
+ * Incremental encoder of a multi-line response body (RFC 1939 §3). Turns message bytes, in chunks
+ * cut anywhere, into wire bytes: bare LF and bare CR become CRLF, a line that starts with `.` gets
+ * one more, and `end()` adds the missing final CRLF and the `.CRLF` terminator.
+ *
+ * Ordinary mail (CRLF lines, no leading dots) passes through without a copy: `push` returns the
+ * chunk itself. The bytes are never decoded.
+ */
+export class MultilineEncoder {
+  #atLineStart = true;
+  /** The previous chunk ended in CR, already sent as CRLF: an LF that follows is that line end. */
+  #skipLf = false;
+  #empty = true;
+  #dotsStuffed = 0;
+  #ended = false;
+
+  /** Dots added so far; the RFC size of the message is the encoded size without them. */
+  get dotsStuffed(): number {
+    return this.#dotsStuffed;
+  }
+
+  push(chunk: Uint8Array): Uint8Array {
+    const length = chunk.length;
+    if (length === 0) return chunk;
+    this.#empty = false;
+    const parts: Uint8Array[] = [];
+    let segmentStart = 0;
+    let pos = 0;
+    if (this.#skipLf) {
+      this.#skipLf = false;
+      if (chunk[0] === LF) {
+        segmentStart = 1;
+        pos = 1;
+      }
+    }
+    // indexOf results are reused until passed, so CRLF mail costs two scans per line, not more.
+    let nextCr = -2;
+    let nextLf = -2;
+
+    while (pos < length) {
+      if (this.#atLineStart) {
+        this.#atLineStart = false;
+        if (chunk[pos] === DOT) {
+          parts.push(chunk.subarray(segmentStart, pos), DOT_ONLY);
+          segmentStart = pos;
+          this.#dotsStuffed += 1;
+        }
+      }
+      if (nextCr !== -1 && nextCr < pos) nextCr = chunk.indexOf(CR, pos);
+      if (nextLf !== -1 && nextLf < pos) nextLf = chunk.indexOf(LF, pos);
+      if (nextCr === -1 && nextLf === -1) break;
+
+      if (nextCr !== -1 && (nextLf === -1 || nextCr < nextLf)) {
+        const cr = nextCr;
+        if (cr + 1 === length) {
+          // CR as the last byte: send CRLF now and swallow an LF that may open the next chunk.
+          parts.push(chunk.subarray(segmentStart, length), LF_ONLY);
+          segmentStart = length;
+          this.#skipLf = true;
+          pos = length;
+        } else if (chunk[cr + 1] === LF) {
+          pos = cr + 2;
+        } else {
+          parts.push(chunk.subarray(segmentStart, cr + 1), LF_ONLY);
+          segmentStart = cr + 1;
+          pos = cr + 1;
+        }
+      } else {
+        // A bare LF: put a CR in front of it.
+        parts.push(chunk.subarray(segmentStart, nextLf), CR_ONLY);
+        segmentStart = nextLf;
+        pos = nextLf + 1;
+      }
+      this.#atLineStart = true;
+    }
+
+    if (parts.length === 0 && segmentStart === 0) return chunk;
+    parts.push(chunk.subarray(segmentStart, length));
+    return concatBytes(parts);
+  }
+
+  /** The final bytes: CRLF if the body did not end with a line end, then `.CRLF`. */
+  end(): Uint8Array {
+    if (this.#ended) return new Uint8Array(0);
+    this.#ended = true;
+    return this.#empty || this.#atLineStart ? TERMINATOR : CRLF_TERMINATOR;
+  }
+}
+
+/** Encodes a whole body in one call: stuffed, normalised, and terminated. */
+export function encodeMultiline(body: Uint8Array): Uint8Array {
+  const encoder = new MultilineEncoder();
+  const head = encoder.push(body);
+  const tail = encoder.end();
+  return concatBytes([head, tail]);
+}
+
+/**
+ * Counts the RFC 1939 size of a message streamed in chunks: octets with CRLF line ends, the final
+ * CRLF included, the stuffing dots not. This is the number STAT, LIST and `+OK n octets` report.
+ */
+export class OctetSizeCounter {
+  readonly #encoder = new MultilineEncoder();
+  #encoded = 0;
+
+  push(chunk: Uint8Array): void {
+    this.#encoded += this.#encoder.push(chunk).length;
+  }
+
+  /** The size, once every chunk has been pushed. */
+  end(): number {
+    const tail = this.#encoder.end().length - TERMINATOR.length;
+    return this.#encoded + tail - this.#encoder.dotsStuffed;
+  }
+}
+
+/** The RFC 1939 size of a whole message (see `OctetSizeCounter`). */
+export function rfcOctetSize(message: Uint8Array): number {
+  const counter = new OctetSizeCounter();
+  counter.push(message);
+  return counter.end();
+}

@@ -1,0 +1,101 @@
+/**
+ * pop3-core: a pure, byte-exact POP3 codec and sans-I/O session state machines.
+ * No I/O, no timers, no dependencies: bytes in, typed events out.
+ */
+
+// Errors and secrets
+export {
+  LocalProtocolError,
+  Pop3Error,
+  type Pop3ErrorCode,
+  type Pop3ErrorOptions,
+  RemoteProtocolError,
+} from "./errors";
+export { isSecret, Secret } from "./secret";
+
+// Plain data
+export {
+  type CommandLimits,
+  DEFAULT_COMMAND_LIMITS,
+  KNOWN_COMMANDS,
+  type Pop3Command,
+  type Pop3CommandName,
+  RFC_COMMAND_LIMITS,
+} from "./types/command";
+export { Capabilities, type Capability, type CapabilityName } from "./types/capability";
+export {
+  type DropListing,
+  type Greeting,
+  RESPONSE_CODES,
+  type ScanListing,
+  type StatusReply,
+  type UidListing,
+} from "./types/reply";
+export type { SessionState } from "./types/state";
+
+// Framing
+export { LINE_TOO_LONG, LineReader, type LineResult } from "./framing/line-reader";
+export {
+  type DecodeResult,
+  MultilineDecoder,
+  type MultilineDecoderOptions,
+} from "./framing/multiline-decoder";
+export {
+  encodeMultiline,
+  MultilineEncoder,
+  OctetSizeCounter,
+  rfcOctetSize,
+} from "./framing/multiline-encoder";
+export { TopFilter } from "./framing/top-filter";
+
+// Parse and serialize
+export { parseCommand } from "./parse/command";
+export { parseCapabilities, parseCapabilityLine, parseMechanismList } from "./parse/capability";
+export {
+  MAX_UID_LENGTH,
+  parseDropListing,
+  parseScanListing,
+  parseUidListing,
+  type UidListingOptions,
+} from "./parse/listing";
+export { isContinuationLine, parseContinuation } from "./parse/sasl";
+export { findApopTimestamp, parseGreeting, parseStatusLine } from "./parse/status";
+export { encodeCommand, redactCommand, serializeCommand } from "./serialize/command";
+export {
+  serializeCapabilities,
+  serializeCapability,
+  serializeMechanismList,
+} from "./serialize/capability";
+export {
+  serializeDropListing,
+  serializeScanListing,
+  serializeUidListing,
+} from "./serialize/listing";
+export { serializeContinuation } from "./serialize/sasl";
+export { serializeGreeting, serializeStatusLine } from "./serialize/status";
+
+// Sessions
+export {
+  type ClientEvent,
+  ClientSession,
+  type ClientSessionOptions,
+  type SendOptions,
+} from "./session/client-session";
+export {
+  type ServerEvent,
+  ServerSession,
+  type ServerSessionOptions,
+} from "./session/server-session";
+export { NEED_DATA, PAUSED } from "./session/signals";
+export {
+  ACCEPTED,
+  type CommandKey,
+  commandKey,
+  hasMultilineReply,
+  type Outcome,
+  TRANSITIONS,
+  type Transition,
+} from "./session/table";
+
+// SASL and APOP
+export * from "./sasl/index";
