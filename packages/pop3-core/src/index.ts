@@ -11,28 +11,6 @@ export {
   type Pop3ErrorOptions,
   RemoteProtocolError,
 } from "./errors";
-export { isSecret, Secret } from "./secret";
-
-// Plain data
-export {
-  type CommandLimits,
-  DEFAULT_COMMAND_LIMITS,
-  KNOWN_COMMANDS,
-  type Pop3Command,
-  type Pop3CommandName,
-  RFC_COMMAND_LIMITS,
-} from "./types/command";
-export { Capabilities, type Capability, type CapabilityName } from "./types/capability";
-export {
-  type DropListing,
-  type Greeting,
-  RESPONSE_CODES,
-  type ScanListing,
-  type StatusReply,
-  type UidListing,
-} from "./types/reply";
-export type { SessionState } from "./types/state";
-
 // Framing
 export { LINE_TOO_LONG, LineReader, type LineResult } from "./framing/line-reader";
 export {
@@ -47,10 +25,9 @@ export {
   rfcOctetSize,
 } from "./framing/multiline-encoder";
 export { TopFilter } from "./framing/top-filter";
-
+export { parseCapabilities, parseCapabilityLine, parseMechanismList } from "./parse/capability";
 // Parse and serialize
 export { parseCommand } from "./parse/command";
-export { parseCapabilities, parseCapabilityLine, parseMechanismList } from "./parse/capability";
 export {
   MAX_UID_LENGTH,
   parseDropListing,
@@ -60,12 +37,15 @@ export {
 } from "./parse/listing";
 export { isContinuationLine, parseContinuation } from "./parse/sasl";
 export { findApopTimestamp, parseGreeting, parseStatusLine } from "./parse/status";
-export { encodeCommand, redactCommand, serializeCommand } from "./serialize/command";
+// SASL and APOP
+export * from "./sasl/index";
+export { isSecret, Secret } from "./secret";
 export {
   serializeCapabilities,
   serializeCapability,
   serializeMechanismList,
 } from "./serialize/capability";
+export { encodeCommand, redactCommand, serializeCommand } from "./serialize/command";
 export {
   serializeDropListing,
   serializeScanListing,
@@ -73,7 +53,6 @@ export {
 } from "./serialize/listing";
 export { serializeContinuation } from "./serialize/sasl";
 export { serializeGreeting, serializeStatusLine } from "./serialize/status";
-
 // Sessions
 export {
   type ClientEvent,
@@ -96,6 +75,22 @@ export {
   TRANSITIONS,
   type Transition,
 } from "./session/table";
-
-// SASL and APOP
-export * from "./sasl/index";
+export { Capabilities, type Capability, type CapabilityName } from "./types/capability";
+// Plain data
+export {
+  type CommandLimits,
+  DEFAULT_COMMAND_LIMITS,
+  KNOWN_COMMANDS,
+  type Pop3Command,
+  type Pop3CommandName,
+  RFC_COMMAND_LIMITS,
+} from "./types/command";
+export {
+  type DropListing,
+  type Greeting,
+  RESPONSE_CODES,
+  type ScanListing,
+  type StatusReply,
+  type UidListing,
+} from "./types/reply";
+export type { SessionState } from "./types/state";

@@ -23,15 +23,12 @@ export interface DecodeResult {
 
 const CR_ONLY = Uint8Array.of(CR);
 
-/** Where the decoder stands between two pushes. */
-const enum At {
-  /** Right after a line end (or at the very start of the body). */
-  LineStart,
-  /** Inside a line. */
-  InLine,
-  /** After a `.` at the start of a line; the dot has been stripped. */
+/** What the previous push left undecided. */
+enum Pending {
+  Nothing,
+  /** A `.` opened a line at the end of the last chunk; it has been stripped. */
   Dot,
-  /** After `.` CR at the start of a line; the CR has not been emitted yet. */
+  /** A `.` CR opened a line at the end of the last chunk; the CR has not been emitted. */
   DotCr,
   Done,
 }
@@ -39,13 +36,19 @@ const enum At {
 /**
  * Incremental decoder of one multi-line response body (RFC 1939 §3): finds the terminating
  * `CRLF . CRLF` wherever the chunk boundaries fall, strips the stuffed leading dots, and gives the
- * body back as bytes, never as text. Work per chunk is one native `indexOf` per line.
+ * body back as bytes (views of the input, never text).
+ *
+ * It hops from one `.` to the next with the native `indexOf` and looks back two bytes to see
+ * whether the dot opens a line. Dots are rarer than line ends, and absent from base64 attachments,
+ * which make up most of the bytes of large mail; so most of a body is passed on without a look.
  */
 export class MultilineDecoder {
   readonly #maxSize: number;
   readonly #lenient: boolean;
-  #at: At = At.LineStart;
-  #lastWasCr = false;
+  #pending: Pending = Pending.Nothing;
+  // The last two bytes seen. The body starts right after the CRLF of the status line.
+  #last = LF;
+  #beforeLast = CR;
   #size = 0;
 
   constructor(options: MultilineDecoderOptions = {}) {
@@ -59,77 +62,98 @@ export class MultilineDecoder {
   }
 
   get done(): boolean {
-    return this.#at === At.Done;
+    return this.#pending === Pending.Done;
   }
 
   push(chunk: Uint8Array): DecodeResult {
-    if (this.#at === At.Done) return { data: [], done: true, rest: chunk };
-    if (chunk.length === 0) return { data: [], done: false, rest: EMPTY };
-    const data: Uint8Array[] = [];
-    const emit = (part: Uint8Array): void => {
-      if (part.length === 0) return;
-      this.#size += part.length;
-      if (this.#size > this.#maxSize) {
-        throw new RemoteProtocolError(
-          "POP3_MESSAGE_TOO_LARGE",
-          `multi-line response exceeds the limit of ${this.#maxSize} octets`,
-        );
-      }
-      data.push(part);
-    };
-    const finish = (end: number): DecodeResult => {
-      this.#at = At.Done;
-      return { data, done: true, rest: chunk.subarray(end) };
-    };
-
+    if (this.#pending === Pending.Done) return { data: [], done: true, rest: chunk };
     const length = chunk.length;
-    let pos = 0;
-    let segmentStart = 0;
-    let at = this.#at;
+    if (length === 0) return { data: [], done: false, rest: EMPTY };
+    const data: Uint8Array[] = [];
+    const emit = (from: number, to: number): void => {
+      if (to > from) this.#emit(data, chunk.subarray(from, to));
+    };
+    const finish = (restStart: number): DecodeResult => {
+      this.#pending = Pending.Done;
+      return { data, done: true, rest: chunk.subarray(restStart) };
+    };
 
-    while (pos < length) {
-      const byte = chunk[pos] as number;
-      if (at === At.LineStart) {
-        if (byte === DOT) {
-          emit(chunk.subarray(segmentStart, pos));
-          pos += 1;
-          segmentStart = pos;
-          at = At.Dot;
-        } else {
-          at = At.InLine;
-        }
-        continue;
+    let segmentStart = 0;
+    let from = 0;
+    if (this.#pending === Pending.DotCr) {
+      this.#pending = Pending.Nothing;
+      if (chunk[0] === LF) return finish(1);
+      // `.` CR then something else: the dot was stuffing and the CR is content.
+      this.#emit(data, CR_ONLY);
+    } else if (this.#pending === Pending.Dot) {
+      this.#pending = Pending.Nothing;
+      const next = this.#afterLineStartDot(chunk, 0);
+      if (next === "done-crlf") return finish(2);
+      if (next === "done-lf") return finish(1);
+      if (next === "need-more") {
+        this.#pending = Pending.DotCr;
+        this.#remember(chunk);
+        return { data, done: false, rest: EMPTY };
       }
-      if (at === At.Dot) {
-        if (byte === CR) {
-          at = At.DotCr;
-          pos += 1;
-        } else if (byte === LF && this.#lenient) {
-          return finish(pos + 1);
-        } else {
-          at = At.InLine;
-        }
-        continue;
-      }
-      if (at === At.DotCr) {
-        if (byte === LF) return finish(pos + 1);
-        // `.` CR followed by something else: the dot was stuffing, the CR is content.
-        if (pos === 0) emit(CR_ONLY);
-        at = At.InLine;
-        continue;
-      }
-      // At.InLine: jump to the next LF.
-      const lf = chunk.indexOf(LF, pos);
-      if (lf === -1) break;
-      const crBefore = lf > 0 ? chunk[lf - 1] === CR : this.#lastWasCr;
-      if (crBefore || this.#lenient) at = At.LineStart;
-      pos = lf + 1;
     }
 
-    // A `.` CR at the very end: hold the CR back until we know whether LF follows.
-    emit(chunk.subarray(segmentStart, at === At.DotCr ? length - 1 : length));
-    this.#lastWasCr = chunk[length - 1] === CR;
-    this.#at = at;
+    for (;;) {
+      const dot = chunk.indexOf(DOT, from);
+      if (dot === -1) break;
+      from = dot + 1;
+      if (!this.#opensLine(chunk, dot)) continue;
+      emit(segmentStart, dot);
+      segmentStart = dot + 1;
+      const next = this.#afterLineStartDot(chunk, dot + 1);
+      if (next === "done-crlf") return finish(dot + 3);
+      if (next === "done-lf") return finish(dot + 2);
+      if (next === "need-more") {
+        this.#pending = dot + 1 === length ? Pending.Dot : Pending.DotCr;
+        this.#remember(chunk);
+        return { data, done: false, rest: EMPTY };
+      }
+    }
+    emit(segmentStart, length);
+    this.#remember(chunk);
     return { data, done: false, rest: EMPTY };
+  }
+
+  /** Whether the byte at `index` is the first of a line, looking back into the last chunk if needed. */
+  #opensLine(chunk: Uint8Array, index: number): boolean {
+    const last = index >= 1 ? chunk[index - 1] : this.#last;
+    if (last !== LF) return false;
+    if (this.#lenient) return true;
+    const beforeLast = index >= 2 ? chunk[index - 2] : index === 1 ? this.#last : this.#beforeLast;
+    return beforeLast === CR;
+  }
+
+  /** Reads what follows a dot that opens a line: the terminator, content, or the chunk's end. */
+  #afterLineStartDot(
+    chunk: Uint8Array,
+    index: number,
+  ): "done-crlf" | "done-lf" | "content" | "need-more" {
+    if (index >= chunk.length) return "need-more";
+    const byte = chunk[index];
+    if (byte === LF && this.#lenient) return "done-lf";
+    if (byte !== CR) return "content";
+    if (index + 1 >= chunk.length) return "need-more";
+    return chunk[index + 1] === LF ? "done-crlf" : "content";
+  }
+
+  #remember(chunk: Uint8Array): void {
+    const length = chunk.length;
+    this.#beforeLast = length >= 2 ? (chunk[length - 2] as number) : this.#last;
+    this.#last = chunk[length - 1] as number;
+  }
+
+  #emit(data: Uint8Array[], piece: Uint8Array): void {
+    this.#size += piece.length;
+    if (this.#size > this.#maxSize) {
+      throw new RemoteProtocolError(
+        "POP3_MESSAGE_TOO_LARGE",
+        `multi-line response exceeds the limit of ${this.#maxSize} octets`,
+      );
+    }
+    data.push(piece);
   }
 }

@@ -1,4 +1,4 @@
-import { type Capability, Capabilities } from "../types/capability";
+import { Capabilities, type Capability } from "../types/capability";
 import { asciiUpper, parseDecimal, rejectLineBreakOrNul } from "./reply-common";
 
 /** Capabilities that take no arguments. */

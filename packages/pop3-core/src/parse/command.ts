@@ -78,7 +78,8 @@ export function parseCommand(
 function splitArguments(rest: string): string[] {
   if (rest.length === 0) return [];
   const args = rest.split(" ");
-  if (args.some((arg) => arg.length === 0)) throw syntax("arguments must be separated by one space");
+  if (args.some((arg) => arg.length === 0))
+    throw syntax("arguments must be separated by one space");
   return args;
 }
 
@@ -108,7 +109,9 @@ function parseKnown(keyword: KnownName, args: string[]): Pop3Command {
     case "UIDL": {
       arity(keyword, args, 0, 1);
       const arg = args[0];
-      return arg === undefined ? { name: keyword } : { name: keyword, msg: parseMessageNumber(arg) };
+      return arg === undefined
+        ? { name: keyword }
+        : { name: keyword, msg: parseMessageNumber(arg) };
     }
     case "RETR":
     case "DELE":
@@ -140,5 +143,9 @@ function parseAuth(args: string[]): Pop3Command {
   const name = mechanism.toUpperCase();
   if (initial === undefined) return { name: "AUTH", mechanism: name };
   // RFC 5034 §4: "=" stands for an empty initial response.
-  return { name: "AUTH", mechanism: name, initialResponse: new Secret(initial === "=" ? "" : initial) };
+  return {
+    name: "AUTH",
+    mechanism: name,
+    initialResponse: new Secret(initial === "=" ? "" : initial),
+  };
 }

@@ -1,5 +1,5 @@
-import type { DropListing, ScanListing, UidListing } from "../types/reply";
 import { LocalProtocolError } from "../errors";
+import type { DropListing, ScanListing, UidListing } from "../types/reply";
 import { parseDecimal, protocolError, rejectLineBreakOrNul } from "./reply-common";
 
 /** Two numbers separated by one space, optionally followed by a space and anything. */
@@ -65,10 +65,11 @@ export function parseUidListing(line: string, options?: UidListingOptions): UidL
   rejectLineBreakOrNul(line, "unique-id listing");
   const match = NUMBER_AND_UID.exec(line);
   if (match === null) {
-    throw protocolError("expected a unique-id listing \"msg uid\" (uid: 0x21-0x7E only)", line);
+    throw protocolError('expected a unique-id listing "msg uid" (uid: 0x21-0x7E only)', line);
   }
   const msg = parseDecimal(match[1] as string);
-  if (msg === undefined) throw protocolError("unique-id listing has a message number that is too large", line);
+  if (msg === undefined)
+    throw protocolError("unique-id listing has a message number that is too large", line);
   if (msg < 1) throw protocolError("unique-id listing has message number 0", line);
   const uid = match[2] as string;
   if (uid.length > maxUidLength) {

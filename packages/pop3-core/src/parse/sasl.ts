@@ -20,5 +20,5 @@ export function parseContinuation(line: string): string {
   rejectLineBreakOrNul(line, "SASL continuation");
   if (line === "+") return "";
   if (line.startsWith("+ ")) return line.slice(2);
-  throw protocolError("expected a SASL continuation starting with \"+ \"", line);
+  throw protocolError('expected a SASL continuation starting with "+ "', line);
 }

@@ -1,4 +1,4 @@
-import { type Capability, Capabilities } from "../types/capability";
+import { Capabilities, type Capability } from "../types/capability";
 import { badArgument, checkInteger, checkLineLength, checkLineText } from "./reply-common";
 
 /** RFC 4422 §3.1: a SASL mechanism name is 1 to 20 of A-Z, 0-9, `-`, `_` (any case accepted here). */
@@ -50,7 +50,10 @@ function capabilityLine(capability: Capability): string {
       return capability.user ? "UTF8 USER" : "UTF8";
     case "OTHER":
       if (!CAPA_TAG.test(capability.keyword)) {
-        throw badArgument("capability keyword must be printable ASCII without '.'", capability.keyword);
+        throw badArgument(
+          "capability keyword must be printable ASCII without '.'",
+          capability.keyword,
+        );
       }
       for (const arg of capability.args) {
         if (!PARAM.test(arg)) throw badArgument("capability argument must be printable ASCII", arg);

@@ -48,11 +48,13 @@ export function serializeCommand(command: Pop3Command): string {
       return `PASS ${password}`;
     }
     case "APOP":
-      if (!/^[0-9a-f]{32}$/.test(command.digest)) throw bad("APOP digest must be 32 lowercase hex digits");
+      if (!/^[0-9a-f]{32}$/.test(command.digest))
+        throw bad("APOP digest must be 32 lowercase hex digits");
       return `APOP ${token(command.user, "user name")} ${command.digest}`;
     case "AUTH": {
       if (command.mechanism === undefined) {
-        if (command.initialResponse !== undefined) throw bad("an initial response needs a mechanism");
+        if (command.initialResponse !== undefined)
+          throw bad("an initial response needs a mechanism");
         return "AUTH";
       }
       if (!MECHANISM.test(command.mechanism)) throw bad("SASL mechanism name is malformed");
@@ -76,7 +78,8 @@ export function serializeCommand(command: Pop3Command): string {
     case "LANG":
       return command.tag === undefined ? "LANG" : `LANG ${token(command.tag, "language tag")}`;
     case "UNKNOWN": {
-      if (!KEYWORD.test(command.keyword)) throw bad("command keyword must be 3 or 4 letters or digits");
+      if (!KEYWORD.test(command.keyword))
+        throw bad("command keyword must be 3 or 4 letters or digits");
       const args = command.args.map((arg, i) => token(arg, `argument ${i + 1}`));
       return [command.keyword.toUpperCase(), ...args].join(" ");
     }

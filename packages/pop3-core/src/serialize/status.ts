@@ -49,7 +49,8 @@ export function serializeGreeting(greeting: Greeting): string {
     if (!isApopTimestamp(apopTimestamp)) {
       throw badArgument("APOP timestamp must be one <local@domain> msg-id", apopTimestamp);
     }
-    if (!text.includes(apopTimestamp)) text = text === "" ? apopTimestamp : `${text} ${apopTimestamp}`;
+    if (!text.includes(apopTimestamp))
+      text = text === "" ? apopTimestamp : `${text} ${apopTimestamp}`;
   }
   const seen = findApopTimestamp(text);
   if (seen !== apopTimestamp) {

@@ -2,7 +2,7 @@ import { concatBytes, decodeTextLenient, encodeText } from "../bytes";
 import { LocalProtocolError, RemoteProtocolError } from "../errors";
 import { LINE_TOO_LONG, LineReader } from "../framing/line-reader";
 import { MultilineDecoder } from "../framing/multiline-decoder";
-import { parseContinuation, isContinuationLine } from "../parse/sasl";
+import { isContinuationLine, parseContinuation } from "../parse/sasl";
 import { parseGreeting, parseStatusLine } from "../parse/status";
 import { decodeBase64Strict, encodeBase64 } from "../sasl/base64";
 import { encodeCommand } from "../serialize/command";
@@ -37,7 +37,11 @@ export type ClientEvent =
       readonly lines: readonly string[];
     }
   /** A SASL challenge, base64-decoded; answer with `sendSaslResponse` or `cancelSasl`. */
-  | { readonly type: "sasl-challenge"; readonly command: Pop3Command; readonly challenge: Uint8Array };
+  | {
+      readonly type: "sasl-challenge";
+      readonly command: Pop3Command;
+      readonly challenge: Uint8Array;
+    };
 
 export interface ClientSessionOptions {
   /** Longest status line accepted, CRLF included. RFC 2449 §4 says 512; real servers go past it. */
@@ -100,7 +104,6 @@ export class ClientSession {
   #inFlight: InFlight[] = [];
   #decoder: MultilineDecoder | undefined;
   #listing: Uint8Array[] = [];
-  #listingSize = 0;
   #listingReply: StatusReply | undefined;
   #tls: boolean;
   #failed: RemoteProtocolError | undefined;
@@ -168,7 +171,10 @@ export class ClientSession {
   receiveData(chunk: Uint8Array): void {
     if (this.#state === "TLS_HANDSHAKE" && chunk.length > 0) {
       this.#fail(
-        new RemoteProtocolError("POP3_UNEXPECTED_DATA", "server sent plaintext after its +OK to STLS"),
+        new RemoteProtocolError(
+          "POP3_UNEXPECTED_DATA",
+          "server sent plaintext after its +OK to STLS",
+        ),
       );
     }
     this.#reader.push(chunk);
@@ -244,7 +250,8 @@ export class ClientSession {
         continue;
       }
       // Pieces (cut around stuffed dots) go out as events of their own: no copy, no join.
-      for (const piece of data) this.#queued.push({ type: "body-data", command: current.command, data: piece });
+      for (const piece of data)
+        this.#queued.push({ type: "body-data", command: current.command, data: piece });
       if (done) {
         this.#decoder = undefined;
         this.#complete("ok");

@@ -12,7 +12,6 @@ import type { SessionState } from "../types/state";
 import { NEED_DATA, PAUSED } from "./signals";
 import { type CommandKey, commandKey, hasMultilineReply, isAccepted, nextState } from "./table";
 
-
 /** States in which the session reads lines from the client. */
 const READING_STATES: readonly SessionState[] = ["AUTHORIZATION", "SASL", "TRANSACTION"];
 
@@ -71,7 +70,9 @@ export class ServerSession {
     this.limits = { ...DEFAULT_COMMAND_LIMITS, ...options.limits };
     this.#tls = options.tls ?? false;
     // AUTH lines may carry a long initial response; parseCommand holds other commands to the line limit.
-    this.#reader = new LineReader(Math.max(this.limits.maxLineLength, this.limits.maxSaslLineLength));
+    this.#reader = new LineReader(
+      Math.max(this.limits.maxLineLength, this.limits.maxSaslLineLength),
+    );
   }
 
   get state(): SessionState {
@@ -257,7 +258,8 @@ export class ServerSession {
   }
 
   #expectState(state: SessionState, method: string): void {
-    if (this.#state !== state) throw misuse(`${method} is only valid in ${state}, not ${this.#state}`);
+    if (this.#state !== state)
+      throw misuse(`${method} is only valid in ${state}, not ${this.#state}`);
   }
 }
 

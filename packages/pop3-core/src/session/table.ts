@@ -28,18 +28,7 @@ export const ACCEPTED: Readonly<Record<SessionState, readonly CommandKey[]>> = {
   // Inside an AUTH exchange, lines are SASL responses, not commands.
   SASL: [],
   TLS_HANDSHAKE: [],
-  TRANSACTION: [
-    ...ANY_TIME,
-    "STAT",
-    "LIST",
-    "RETR",
-    "DELE",
-    "NOOP",
-    "RSET",
-    "TOP",
-    "UIDL",
-    "QUIT",
-  ],
+  TRANSACTION: [...ANY_TIME, "STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "QUIT"],
   UPDATE: [],
   CLOSED: [],
 };
@@ -70,7 +59,9 @@ export function isAccepted(state: SessionState, key: CommandKey): boolean {
 }
 
 export function nextState(state: SessionState, key: CommandKey, outcome: Outcome): SessionState {
-  const row = TRANSITIONS.find((t) => t.from === state && t.command === key && t.outcome === outcome);
+  const row = TRANSITIONS.find(
+    (t) => t.from === state && t.command === key && t.outcome === outcome,
+  );
   return row === undefined ? state : row.to;
 }
 
@@ -100,6 +91,10 @@ export function hasMultilineReply(command: Pop3Command): boolean | undefined {
 }
 
 /** The state once the peer has answered: the `sent` step, then the outcome's. */
-export function stateAfterReply(state: SessionState, key: CommandKey, outcome: Outcome): SessionState {
+export function stateAfterReply(
+  state: SessionState,
+  key: CommandKey,
+  outcome: Outcome,
+): SessionState {
   return nextState(nextState(state, key, "sent"), key, outcome);
 }

@@ -4,7 +4,9 @@ import { KNOWN_COMMANDS, type Pop3Command } from "../../src/types/command";
 
 const word = fc.stringMatching(/^[!-~]{1,40}$/);
 const msg = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
-const base64 = fc.uint8Array({ minLength: 1, maxLength: 100 }).map((b) => btoa(String.fromCharCode(...b)));
+const base64 = fc
+  .uint8Array({ minLength: 1, maxLength: 100 })
+  .map((b) => btoa(String.fromCharCode(...b)));
 
 /** Any command that `serializeCommand` accepts, with arguments inside the default limits. */
 export const pop3Command: fc.Arbitrary<Pop3Command> = fc.oneof(
@@ -28,14 +30,16 @@ export const pop3Command: fc.Arbitrary<Pop3Command> = fc.oneof(
   fc
     .tuple(word, fc.stringMatching(/^[0-9a-f]{32}$/))
     .map(([user, digest]): Pop3Command => ({ name: "APOP", user, digest })),
-  fc.stringMatching(/^[A-Z0-9_-]{1,20}$/).map((mechanism): Pop3Command => ({ name: "AUTH", mechanism })),
   fc
-    .tuple(fc.stringMatching(/^[A-Z0-9_-]{1,20}$/), fc.oneof(fc.constant(""), base64))
-    .map(([mechanism, ir]): Pop3Command => ({
+    .stringMatching(/^[A-Z0-9_-]{1,20}$/)
+    .map((mechanism): Pop3Command => ({ name: "AUTH", mechanism })),
+  fc.tuple(fc.stringMatching(/^[A-Z0-9_-]{1,20}$/), fc.oneof(fc.constant(""), base64)).map(
+    ([mechanism, ir]): Pop3Command => ({
       name: "AUTH",
       mechanism,
       initialResponse: new Secret(ir),
-    })),
+    }),
+  ),
   msg.map((n): Pop3Command => ({ name: "LIST", msg: n })),
   msg.map((n): Pop3Command => ({ name: "UIDL", msg: n })),
   msg.map((n): Pop3Command => ({ name: "RETR", msg: n })),

@@ -10,7 +10,14 @@ import { pop3Command, revealed } from "./arbitraries";
 
 describe("parseCommand", () => {
   it("reads the client side of the RFC 1939 §10 example session", () => {
-    const lines = ["APOP mrose c4c9334bac560ecc979e58001b3e22fb", "STAT", "LIST", "RETR 1", "DELE 1", "QUIT"];
+    const lines = [
+      "APOP mrose c4c9334bac560ecc979e58001b3e22fb",
+      "STAT",
+      "LIST",
+      "RETR 1",
+      "DELE 1",
+      "QUIT",
+    ];
     expect(lines.map((l) => revealed(parseCommand(ascii(l))))).toEqual([
       { name: "APOP", user: "mrose", digest: "c4c9334bac560ecc979e58001b3e22fb" },
       { name: "STAT" },
@@ -51,7 +58,11 @@ describe("parseCommand", () => {
   });
 
   it("keeps unknown commands as typed values", () => {
-    expect(parseCommand("XTND XMIT now")).toEqual({ name: "UNKNOWN", keyword: "XTND", args: ["XMIT", "now"] });
+    expect(parseCommand("XTND XMIT now")).toEqual({
+      name: "UNKNOWN",
+      keyword: "XTND",
+      args: ["XMIT", "now"],
+    });
   });
 
   it("reads UTF8 and LANG (RFC 6856)", () => {
@@ -107,28 +118,35 @@ describe("parseCommand", () => {
   });
 
   it("refuses invalid UTF-8", () => {
-    expect(() => parseCommand(Uint8Array.of(0x55, 0x53, 0x45, 0x52, 0x20, 0xff))).toThrowError(/UTF-8/);
+    expect(() => parseCommand(Uint8Array.of(0x55, 0x53, 0x45, 0x52, 0x20, 0xff))).toThrowError(
+      /UTF-8/,
+    );
   });
 
   test.prop([pop3Command])("parse(serialize(x)) equals x for every command", (command) => {
-    expect(revealed(parseCommand(encodeCommand(command).subarray(0, -2)))).toEqual(revealed(command));
+    expect(revealed(parseCommand(encodeCommand(command).subarray(0, -2)))).toEqual(
+      revealed(command),
+    );
   });
 
-  test.prop([fc.uint8Array({ maxLength: 300 })])("random bytes give a command or a RemoteProtocolError", (bytes) => {
-    try {
-      parseCommand(bytes);
-    } catch (error) {
-      expect(error).toBeInstanceOf(RemoteProtocolError);
-    }
-  });
+  test.prop([fc.uint8Array({ maxLength: 300 })])(
+    "random bytes give a command or a RemoteProtocolError",
+    (bytes) => {
+      try {
+        parseCommand(bytes);
+      } catch (error) {
+        expect(error).toBeInstanceOf(RemoteProtocolError);
+      }
+    },
+  );
 });
 
 describe("serializeCommand", () => {
   it("writes the wire form with CRLF", () => {
     expect(text(encodeCommand({ name: "TOP", msg: 1, lines: 10 }))).toBe("TOP 1 10\r\n");
-    expect(serializeCommand({ name: "AUTH", mechanism: "PLAIN", initialResponse: new Secret("") })).toBe(
-      "AUTH PLAIN =",
-    );
+    expect(
+      serializeCommand({ name: "AUTH", mechanism: "PLAIN", initialResponse: new Secret("") }),
+    ).toBe("AUTH PLAIN =");
   });
 
   it.each([
@@ -140,7 +158,10 @@ describe("serializeCommand", () => {
     ["fractional number", { name: "DELE", msg: 1.5 }],
     ["negative line count", { name: "TOP", msg: 1, lines: -1 }],
     ["unknown keyword of 5 letters", { name: "UNKNOWN", keyword: "TOOLONG", args: [] }],
-    ["non-base64 initial response", { name: "AUTH", mechanism: "PLAIN", initialResponse: new Secret("a b") }],
+    [
+      "non-base64 initial response",
+      { name: "AUTH", mechanism: "PLAIN", initialResponse: new Secret("a b") },
+    ],
   ] as const)("refuses %s with a LocalProtocolError", (_what, command) => {
     expect(() => serializeCommand(command as never)).toThrowError(LocalProtocolError);
   });
@@ -160,9 +181,9 @@ describe("serializeCommand", () => {
 
   it("redacts secrets for traces", () => {
     expect(redactCommand({ name: "PASS", password: new Secret("hunter2") })).toBe("PASS ***");
-    expect(redactCommand({ name: "AUTH", mechanism: "PLAIN", initialResponse: new Secret("AGEAYg==") })).toBe(
-      "AUTH PLAIN ***",
-    );
+    expect(
+      redactCommand({ name: "AUTH", mechanism: "PLAIN", initialResponse: new Secret("AGEAYg==") }),
+    ).toBe("AUTH PLAIN ***");
     expect(redactCommand({ name: "USER", user: "bad\r\nuser" })).toBe("USER (unsendable)");
     expect(redactCommand({ name: "RETR", msg: 4 })).toBe("RETR 4");
   });

@@ -17,7 +17,7 @@ function decodeAll(
   const decoder = new MultilineDecoder(options);
   const data: Uint8Array[] = [];
   let done = false;
-  let rest = new Uint8Array(0);
+  let rest: Uint8Array = new Uint8Array(0);
   for (const chunk of chunks) {
     if (done) {
       rest = concat([rest, chunk]);
@@ -54,9 +54,9 @@ describe("MultilineEncoder", () => {
 
   it("stuffs a dot that opens a chunk at a line start", () => {
     const encoder = new MultilineEncoder();
-    expect(text(concat([encoder.push(ascii("a\r\n")), encoder.push(ascii(".b\r\n")), encoder.end()]))).toBe(
-      "a\r\n..b\r\n.\r\n",
-    );
+    expect(
+      text(concat([encoder.push(ascii("a\r\n")), encoder.push(ascii(".b\r\n")), encoder.end()])),
+    ).toBe("a\r\n..b\r\n.\r\n");
   });
 
   it("joins a CR and an LF that arrive in different chunks into one line end", () => {
@@ -125,7 +125,13 @@ describe("MultilineDecoder", () => {
   });
 
   it("is not ended early by a chunk that is just a dot", () => {
-    const result = decodeAll([ascii("a\r\n"), ascii("."), ascii("."), ascii("b\r\n"), ascii(".\r\n")]);
+    const result = decodeAll([
+      ascii("a\r\n"),
+      ascii("."),
+      ascii("."),
+      ascii("b\r\n"),
+      ascii(".\r\n"),
+    ]);
     expect(text(result.body)).toBe("a\r\n.b\r\n");
   });
 
@@ -188,7 +194,10 @@ describe("MultilineDecoder", () => {
     "on random garbage gives data or the typed error, never anything else",
     (garbage, cuts, lenient) => {
       try {
-        const result = decodeAll(splitAt(garbage, cuts), { lenientLineEnds: lenient, maxSize: 200 });
+        const result = decodeAll(splitAt(garbage, cuts), {
+          lenientLineEnds: lenient,
+          maxSize: 200,
+        });
         expect(result.body.length).toBeLessThanOrEqual(garbage.length);
       } catch (error) {
         expect(error).toBeInstanceOf(RemoteProtocolError);

@@ -3,7 +3,11 @@ import { describe, expect, it } from "vitest";
 import { TopFilter } from "../../src/framing/top-filter";
 import { ascii, concat, splitAt, text } from "../helpers";
 
-function top(message: Uint8Array, lines: number, cuts: number[] = []): { out: string; done: boolean } {
+function top(
+  message: Uint8Array,
+  lines: number,
+  cuts: number[] = [],
+): { out: string; done: boolean } {
   const filter = new TopFilter(lines);
   const out = splitAt(message, cuts).map((c) => filter.push(c).slice());
   return { out: text(concat(out)), done: filter.done };

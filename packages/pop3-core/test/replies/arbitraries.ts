@@ -55,7 +55,11 @@ export const arbResponseCode: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom(...Object.values(RESPONSE_CODES)),
   fc
     .array(
-      fc.string({ unit: fc.constantFrom(...charRange(0x21, 0x7e, "/]")), minLength: 1, maxLength: 12 }),
+      fc.string({
+        unit: fc.constantFrom(...charRange(0x21, 0x7e, "/]")),
+        minLength: 1,
+        maxLength: 12,
+      }),
       { minLength: 1, maxLength: 3 },
     )
     .map((levels) => levels.join("/")),
@@ -75,8 +79,16 @@ export const arbStatusReply: fc.Arbitrary<StatusReply> = fc
 /** An APOP timestamp: `<local@domain>` of printable ASCII, no `<`, `>` or spaces inside. */
 export const arbApopTimestamp: fc.Arbitrary<string> = fc
   .tuple(
-    fc.string({ unit: fc.constantFrom(...charRange(0x21, 0x7e, "<>@")), minLength: 1, maxLength: 20 }),
-    fc.string({ unit: fc.constantFrom(...charRange(0x21, 0x7e, "<>")), minLength: 1, maxLength: 20 }),
+    fc.string({
+      unit: fc.constantFrom(...charRange(0x21, 0x7e, "<>@")),
+      minLength: 1,
+      maxLength: 20,
+    }),
+    fc.string({
+      unit: fc.constantFrom(...charRange(0x21, 0x7e, "<>")),
+      minLength: 1,
+      maxLength: 20,
+    }),
   )
   .map(([local, domain]) => `<${local}@${domain}>`);
 
@@ -133,20 +145,29 @@ export const arbUid: fc.Arbitrary<string> = fc.string({
   maxLength: 70,
 });
 
-export const arbDropListing: fc.Arbitrary<DropListing> = fc.record({
-  count: arbSize,
-  size: arbSize,
-}, { noNullPrototype: true });
+export const arbDropListing: fc.Arbitrary<DropListing> = fc.record(
+  {
+    count: arbSize,
+    size: arbSize,
+  },
+  { noNullPrototype: true },
+);
 
-export const arbScanListing: fc.Arbitrary<ScanListing> = fc.record({
-  msg: arbMsgNumber,
-  size: arbSize,
-}, { noNullPrototype: true });
+export const arbScanListing: fc.Arbitrary<ScanListing> = fc.record(
+  {
+    msg: arbMsgNumber,
+    size: arbSize,
+  },
+  { noNullPrototype: true },
+);
 
-export const arbUidListing: fc.Arbitrary<UidListing> = fc.record({
-  msg: arbMsgNumber,
-  uid: arbUid,
-}, { noNullPrototype: true });
+export const arbUidListing: fc.Arbitrary<UidListing> = fc.record(
+  {
+    msg: arbMsgNumber,
+    uid: arbUid,
+  },
+  { noNullPrototype: true },
+);
 
 /** An RFC 4422 mechanism name, upper-case as the parsers return it. */
 export const arbSaslMechanism: fc.Arbitrary<string> = fc.oneof(
@@ -176,15 +197,21 @@ const KNOWN_KEYWORDS = new Set([
 ]);
 
 /** An unknown capability (keyword: printable ASCII without `.`), with printable arguments. */
-const arbUnknownCapability: fc.Arbitrary<Capability> = fc.record({
-  name: fc.constant("OTHER" as const),
-  keyword: fc
-    .string({ unit: fc.constantFrom(...charRange(0x21, 0x7e, ".")), minLength: 1, maxLength: 20 })
-    .filter((keyword) => !KNOWN_KEYWORDS.has(keyword.toUpperCase())),
-  args: fc.array(fc.string({ unit: fc.constantFrom(...PRINTABLE_ASCII), minLength: 1, maxLength: 20 }), {
-    maxLength: 5,
-  }),
-}, { noNullPrototype: true });
+const arbUnknownCapability: fc.Arbitrary<Capability> = fc.record(
+  {
+    name: fc.constant("OTHER" as const),
+    keyword: fc
+      .string({ unit: fc.constantFrom(...charRange(0x21, 0x7e, ".")), minLength: 1, maxLength: 20 })
+      .filter((keyword) => !KNOWN_KEYWORDS.has(keyword.toUpperCase())),
+    args: fc.array(
+      fc.string({ unit: fc.constantFrom(...PRINTABLE_ASCII), minLength: 1, maxLength: 20 }),
+      {
+        maxLength: 5,
+      },
+    ),
+  },
+  { noNullPrototype: true },
+);
 
 /** Known keywords with arguments that do not fit, which the parser keeps as OTHER. */
 const arbMalformedKnownCapability: fc.Arbitrary<Capability> = fc.constantFrom<Capability>(
@@ -209,17 +236,29 @@ export const arbCapability: fc.Arbitrary<Capability> = fc.oneof(
     { name: "STLS" },
     { name: "LANG" },
   ),
-  fc.record({
-    name: fc.constant("SASL" as const),
-    mechanisms: fc.array(arbSaslMechanism, { maxLength: 6 }),
-  }, { noNullPrototype: true }),
-  fc.record({ name: fc.constant("LOGIN-DELAY" as const), seconds: arbSize, perUser: fc.boolean() }, { noNullPrototype: true }),
-  fc.record({
-    name: fc.constant("EXPIRE" as const),
-    days: fc.oneof(arbSize, fc.constant("NEVER" as const)),
-    perUser: fc.boolean(),
-  }, { noNullPrototype: true }),
-  fc.record({ name: fc.constant("IMPLEMENTATION" as const), text: arbLineText(100) }, { noNullPrototype: true }),
+  fc.record(
+    {
+      name: fc.constant("SASL" as const),
+      mechanisms: fc.array(arbSaslMechanism, { maxLength: 6 }),
+    },
+    { noNullPrototype: true },
+  ),
+  fc.record(
+    { name: fc.constant("LOGIN-DELAY" as const), seconds: arbSize, perUser: fc.boolean() },
+    { noNullPrototype: true },
+  ),
+  fc.record(
+    {
+      name: fc.constant("EXPIRE" as const),
+      days: fc.oneof(arbSize, fc.constant("NEVER" as const)),
+      perUser: fc.boolean(),
+    },
+    { noNullPrototype: true },
+  ),
+  fc.record(
+    { name: fc.constant("IMPLEMENTATION" as const), text: arbLineText(100) },
+    { noNullPrototype: true },
+  ),
   fc.record({ name: fc.constant("UTF8" as const), user: fc.boolean() }, { noNullPrototype: true }),
   arbUnknownCapability,
   arbMalformedKnownCapability,

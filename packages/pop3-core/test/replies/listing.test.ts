@@ -86,7 +86,17 @@ describe("parseScanListing", () => {
   });
 
   it("rejects message number 0 and malformed lines", () => {
-    for (const line of ["0 120", "00 1", "1", "1 ", "1 x", "1  120", "a 1", "-1 5", `${MAX + 1} 1`]) {
+    for (const line of [
+      "0 120",
+      "00 1",
+      "1",
+      "1 ",
+      "1 x",
+      "1  120",
+      "a 1",
+      "-1 5",
+      `${MAX + 1} 1`,
+    ]) {
       expectProtocolError(() => parseScanListing(line));
     }
   });
@@ -121,7 +131,10 @@ describe("parseUidListing", () => {
   it("rejects 71 characters unless told to accept longer ids", () => {
     const line = `5 ${"u".repeat(71)}`;
     expect(expectProtocolError(() => parseUidListing(line))).toMatch(/longer than 70/);
-    expect(parseUidListing(line, { maxUidLength: 100 })).toStrictEqual({ msg: 5, uid: "u".repeat(71) });
+    expect(parseUidListing(line, { maxUidLength: 100 })).toStrictEqual({
+      msg: 5,
+      uid: "u".repeat(71),
+    });
     expectProtocolError(() => parseUidListing(`5 ${"u".repeat(101)}`, { maxUidLength: 100 }));
     expectProtocolError(() => parseUidListing("5 abc", { maxUidLength: 2 }));
   });

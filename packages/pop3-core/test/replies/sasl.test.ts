@@ -77,7 +77,17 @@ describe("serializeContinuation", () => {
   });
 
   it("rejects text that is not padded base64", () => {
-    for (const text of ["abc", "YQ", "Y===", "====", "ab=c", "YW I=", "YWI=\r\n", "YWI=\0", "YWJj-_8="]) {
+    for (const text of [
+      "abc",
+      "YQ",
+      "Y===",
+      "====",
+      "ab=c",
+      "YW I=",
+      "YWI=\r\n",
+      "YWI=\0",
+      "YWJj-_8=",
+    ]) {
       expectBadArgument(() => serializeContinuation(text));
     }
   });

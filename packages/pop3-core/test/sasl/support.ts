@@ -1,3 +1,4 @@
+import { fc } from "@fast-check/vitest";
 import { expect } from "vitest";
 import { Pop3Error } from "../../src/errors";
 import {
@@ -81,3 +82,10 @@ export function expectDone(step: SaslServerStep) {
   if (step.type !== "done") throw new Error("unreachable");
   return step.credentials;
 }
+
+/** Strings of VCHAR (0x21-0x7E): what a bearer token, host or other OAuth value may hold. */
+export const visibleAscii = (minLength: number) =>
+  fc.string({
+    unit: fc.integer({ min: 0x21, max: 0x7e }).map((code) => String.fromCharCode(code)),
+    minLength,
+  });

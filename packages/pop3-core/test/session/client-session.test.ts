@@ -77,7 +77,11 @@ describe("ClientSession", () => {
         events.push(...drain(session));
       }
       expect(summarize(events), `chunks of ${size}`).toEqual([
-        { ok: true, text: "POP3 server ready <1896.697170952@dbc.mtview.ca.us>", apopTimestamp: "<1896.697170952@dbc.mtview.ca.us>" },
+        {
+          ok: true,
+          text: "POP3 server ready <1896.697170952@dbc.mtview.ca.us>",
+          apopTimestamp: "<1896.697170952@dbc.mtview.ca.us>",
+        },
         { ok: true, text: "mrose's maildrop has 2 messages (320 octets)" },
         { ok: true, text: "2 320" },
         { listing: ["1 120", "2 200"] },
@@ -132,7 +136,9 @@ describe("ClientSession", () => {
 
   it("needs to be told whether an unknown command's answer is multi-line", () => {
     const session = greeted();
-    expect(() => session.send({ name: "UNKNOWN", keyword: "XTND", args: [] })).toThrowError(/multi-line/);
+    expect(() => session.send({ name: "UNKNOWN", keyword: "XTND", args: [] })).toThrowError(
+      /multi-line/,
+    );
     session.send({ name: "UNKNOWN", keyword: "XTND", args: [] }, { multiline: true });
   });
 
@@ -142,7 +148,9 @@ describe("ClientSession", () => {
     drain(session);
     session.send({ name: "STLS" });
     session.receiveData(ascii("+OK go ahead\r\n-ERR injected\r\n"));
-    expect(() => drain(session)).toThrowError(expect.objectContaining({ code: "POP3_UNEXPECTED_DATA" }));
+    expect(() => drain(session)).toThrowError(
+      expect.objectContaining({ code: "POP3_UNEXPECTED_DATA" }),
+    );
     expect(() => session.nextEvent()).toThrowError(RemoteProtocolError);
   });
 
@@ -192,13 +200,17 @@ describe("ClientSession", () => {
 
     const idle = new ClientSession();
     idle.receiveData(ascii("+OK hi\r\n-ERR autologout\r\n"));
-    expect(() => drain(idle)).toThrowError(expect.objectContaining({ code: "POP3_UNEXPECTED_DATA" }));
+    expect(() => drain(idle)).toThrowError(
+      expect.objectContaining({ code: "POP3_UNEXPECTED_DATA" }),
+    );
   });
 
   it("limits status lines and bodies", () => {
     const long = new ClientSession({ maxLineLength: 512 });
     long.receiveData(ascii(`+OK ${"x".repeat(600)}`));
-    expect(() => long.nextEvent()).toThrowError(expect.objectContaining({ code: "POP3_LINE_TOO_LONG" }));
+    expect(() => long.nextEvent()).toThrowError(
+      expect.objectContaining({ code: "POP3_LINE_TOO_LONG" }),
+    );
 
     const big = new ClientSession({ maxBodySize: 10 });
     big.receiveData(ascii("+OK\r\n"));
@@ -207,7 +219,9 @@ describe("ClientSession", () => {
     big.send({ name: "PASS", password: new Secret("p") });
     big.send({ name: "RETR", msg: 1 });
     big.receiveData(ascii(`+OK\r\n+OK\r\n+OK\r\n${"y".repeat(20)}\r\n.\r\n`));
-    expect(() => drain(big)).toThrowError(expect.objectContaining({ code: "POP3_MESSAGE_TOO_LARGE" }));
+    expect(() => drain(big)).toThrowError(
+      expect.objectContaining({ code: "POP3_MESSAGE_TOO_LARGE" }),
+    );
   });
 
   it("reads a body from a bare-LF server only in lenient mode", () => {
@@ -224,7 +238,9 @@ describe("ClientSession", () => {
   it("a negative greeting closes the session", () => {
     const session = new ClientSession();
     session.receiveData(ascii("-ERR [SYS/TEMP] too busy\r\n"));
-    expect(drain(session)).toMatchObject([{ type: "greeting", greeting: { ok: false, code: "SYS/TEMP" } }]);
+    expect(drain(session)).toMatchObject([
+      { type: "greeting", greeting: { ok: false, code: "SYS/TEMP" } },
+    ]);
     expect(session.state).toBe("CLOSED");
   });
 });

@@ -26,7 +26,8 @@ function serve(session: ServerSession, messages: readonly Uint8Array[]): Uint8Ar
       }
       out.push(session.sendMultilineStart({ ok: true, text: "message follows" }));
       // Odd-sized slices, so stuffing and CRLF pairs straddle the encoder's chunks.
-      for (const part of splitAt(message, [3, 17, 50, 51, 200])) out.push(session.sendMultilineData(part));
+      for (const part of splitAt(message, [3, 17, 50, 51, 200]))
+        out.push(session.sendMultilineData(part));
       out.push(session.sendMultilineEnd());
     } else {
       out.push(session.sendReply({ ok: true, text: "" }));
@@ -48,7 +49,10 @@ function bodies(events: readonly ClientEvent[]): Uint8Array[] {
 }
 
 describe("client and server sessions together", () => {
-  test.prop([fc.array(messageBytes(400), { minLength: 1, maxLength: 5 }), fc.array(fc.nat({ max: 3000 }), { maxLength: 30 })])(
+  test.prop([
+    fc.array(messageBytes(400), { minLength: 1, maxLength: 5 }),
+    fc.array(fc.nat({ max: 3000 }), { maxLength: 30 }),
+  ])(
     "a pipelined fetch of every message gives each one back, CRLF-normalised, however the bytes are cut",
     (messages, cuts) => {
       const server = new ServerSession();
@@ -82,7 +86,11 @@ describe("client and server sessions together", () => {
   test.prop([fc.uint8Array({ maxLength: 500 }), fc.array(fc.nat({ max: 500 }), { maxLength: 10 })])(
     "random bytes from a server give events or a RemoteProtocolError, never a hang or another error",
     (garbage, cuts) => {
-      const client = new ClientSession({ maxLineLength: 64, maxBodySize: 300, maxListingSize: 300 });
+      const client = new ClientSession({
+        maxLineLength: 64,
+        maxBodySize: 300,
+        maxListingSize: 300,
+      });
       client.receiveData(Uint8Array.of(0x2b, 0x4f, 0x4b, 0x0d, 0x0a));
       client.nextEvent();
       client.send({ name: "CAPA" });
@@ -111,7 +119,11 @@ describe("client and server sessions together", () => {
         let steps = 0;
         for (let e = server.nextEvent(); e !== NEED_DATA && e !== PAUSED; e = server.nextEvent()) {
           expect(steps++).toBeLessThan(1000);
-          if (e.type === "command" && (e.command.name === "AUTH" && e.command.mechanism !== undefined)) {
+          if (
+            e.type === "command" &&
+            e.command.name === "AUTH" &&
+            e.command.mechanism !== undefined
+          ) {
             server.sendChallenge(new Uint8Array());
           } else {
             server.sendReply({ ok: false, text: "no" });
@@ -129,10 +141,16 @@ describe("client and server sessions together", () => {
     client.send({ name: "PASS", password: new Secret("b") });
     client.send({ name: "RETR", msg: 1 });
     client.send({ name: "NOOP" });
-    const wire = new TextEncoder().encode("+OK\r\n+OK\r\n+OK\r\n+OK fake reply in the body\r\n.\r\n+OK real\r\n");
+    const wire = new TextEncoder().encode(
+      "+OK\r\n+OK\r\n+OK\r\n+OK fake reply in the body\r\n.\r\n+OK real\r\n",
+    );
     client.receiveData(wire);
     const events: ClientEvent[] = [];
     for (let e = client.nextEvent(); e !== NEED_DATA; e = client.nextEvent()) events.push(e);
-    expect(events.at(-1)).toMatchObject({ type: "reply", command: { name: "NOOP" }, reply: { text: "real" } });
+    expect(events.at(-1)).toMatchObject({
+      type: "reply",
+      command: { name: "NOOP" },
+      reply: { text: "real" },
+    });
   });
 });

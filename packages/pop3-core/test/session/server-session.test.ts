@@ -23,9 +23,15 @@ function login(session: ServerSession): void {
 describe("ServerSession", () => {
   it("greets with the APOP timestamp and enters AUTHORIZATION", () => {
     const session = new ServerSession();
-    expect(text(session.greet({ ok: true, text: "POP3 server ready", apopTimestamp: "<1896.697170952@dbc.mtview.ca.us>" }))).toBe(
-      "+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n",
-    );
+    expect(
+      text(
+        session.greet({
+          ok: true,
+          text: "POP3 server ready",
+          apopTimestamp: "<1896.697170952@dbc.mtview.ca.us>",
+        }),
+      ),
+    ).toBe("+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n");
     expect(session.state).toBe("AUTHORIZATION");
   });
 
@@ -47,7 +53,10 @@ describe("ServerSession", () => {
   it("refuses PASS unless it follows a successful USER", () => {
     const session = started();
     session.receiveData(ascii("PASS x\r\nUSER a\r\nPASS b\r\n"));
-    expect(session.nextEvent()).toMatchObject({ type: "rejected", error: { code: "POP3_BAD_STATE" } });
+    expect(session.nextEvent()).toMatchObject({
+      type: "rejected",
+      error: { code: "POP3_BAD_STATE" },
+    });
     session.sendReply({ ok: false, text: "no" });
     session.nextEvent();
     session.sendReply({ ok: false, text: "unknown user" });
@@ -58,7 +67,11 @@ describe("ServerSession", () => {
     const session = started();
     session.receiveData(ascii("STAT\r\nRETR 1\r\nCAPA\r\n"));
     const stat = session.nextEvent();
-    expect(stat).toMatchObject({ type: "rejected", command: { name: "STAT" }, reply: { ok: false } });
+    expect(stat).toMatchObject({
+      type: "rejected",
+      command: { name: "STAT" },
+      reply: { ok: false },
+    });
     if (typeof stat === "symbol" || stat.type !== "rejected") throw new Error("expected rejected");
     expect(text(session.sendReply(stat.reply))).toMatch(/^-ERR .*not valid/);
     session.nextEvent();
@@ -69,7 +82,10 @@ describe("ServerSession", () => {
   it("answers a syntax error with -ERR and reads the next command", () => {
     const session = started();
     session.receiveData(ascii("RETR x\r\nQUIT\r\n"));
-    expect(session.nextEvent()).toMatchObject({ type: "rejected", error: { code: "POP3_BAD_ARGUMENT" } });
+    expect(session.nextEvent()).toMatchObject({
+      type: "rejected",
+      error: { code: "POP3_BAD_ARGUMENT" },
+    });
     session.sendReply({ ok: false, text: "syntax" });
     expect(session.nextEvent()).toEqual({ type: "command", command: { name: "QUIT" } });
     session.sendReply({ ok: true, text: "bye" });
@@ -79,7 +95,10 @@ describe("ServerSession", () => {
   it("reports an over-long line as soon as it passes the limit and never buffers past it", () => {
     const session = started({ limits: { maxLineLength: 255, maxSaslLineLength: 255 } });
     session.receiveData(ascii("NOOP ".repeat(100)));
-    expect(session.nextEvent()).toMatchObject({ type: "rejected", error: { code: "POP3_LINE_TOO_LONG" } });
+    expect(session.nextEvent()).toMatchObject({
+      type: "rejected",
+      error: { code: "POP3_LINE_TOO_LONG" },
+    });
     session.sendReply({ ok: false, text: "too long" });
     session.receiveData(ascii("x".repeat(10000)));
     expect(session.nextEvent()).toBe(NEED_DATA);
@@ -105,7 +124,9 @@ describe("ServerSession", () => {
     const session = started();
     session.receiveData(ascii("CAPA\r\n"));
     session.nextEvent();
-    expect(text(session.sendLines({ ok: true, text: "" }, ["TOP", "USER"]))).toBe("+OK\r\nTOP\r\nUSER\r\n.\r\n");
+    expect(text(session.sendLines({ ok: true, text: "" }, ["TOP", "USER"]))).toBe(
+      "+OK\r\nTOP\r\nUSER\r\n.\r\n",
+    );
   });
 
   it("refuses misuse of the API with LocalProtocolError", () => {
@@ -130,13 +151,19 @@ describe("ServerSession", () => {
     expect(session.tls).toBe(true);
     expect(session.nextEvent()).toBe(NEED_DATA);
     session.receiveData(ascii("STLS\r\n"));
-    expect(session.nextEvent()).toMatchObject({ type: "rejected", error: { message: "TLS is already active" } });
+    expect(session.nextEvent()).toMatchObject({
+      type: "rejected",
+      error: { message: "TLS is already active" },
+    });
   });
 
   it("runs a SASL exchange: challenge, response, cancel and bad base64", () => {
     const session = started();
     session.receiveData(ascii("AUTH PLAIN\r\nAGEAYg==\r\n"));
-    expect(session.nextEvent()).toEqual({ type: "command", command: { name: "AUTH", mechanism: "PLAIN" } });
+    expect(session.nextEvent()).toEqual({
+      type: "command",
+      command: { name: "AUTH", mechanism: "PLAIN" },
+    });
     expect(text(session.sendChallenge(new Uint8Array()))).toBe("+ \r\n");
     expect(session.state).toBe("SASL");
     const response = session.nextEvent();
@@ -154,7 +181,10 @@ describe("ServerSession", () => {
     expect(other.state).toBe("AUTHORIZATION");
     other.nextEvent();
     other.sendChallenge(ascii("Username:"));
-    expect(other.nextEvent()).toMatchObject({ type: "rejected", error: { code: "POP3_BAD_BASE64" } });
+    expect(other.nextEvent()).toMatchObject({
+      type: "rejected",
+      error: { code: "POP3_BAD_BASE64" },
+    });
     other.sendReply({ ok: false, text: "bad base64" });
     expect(other.state).toBe("AUTHORIZATION");
   });
