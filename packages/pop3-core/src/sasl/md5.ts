@@ -34,7 +34,7 @@ export function md5(bytes: Uint8Array): Uint8Array {
 
   // Padding (§3.1, §3.2): 0x80, zeros up to 56 mod 64, then the bit length as 64-bit little endian.
   const rest = bytes.length - whole;
-  const tail = new Uint8Array(rest <= BLOCK - 8 ? BLOCK : 2 * BLOCK);
+  const tail = new Uint8Array(rest < BLOCK - 8 ? BLOCK : 2 * BLOCK);
   tail.set(bytes.subarray(whole));
   tail[rest] = 0x80;
   writeUint32Le(tail, tail.length - 8, (bytes.length * 8) >>> 0);

@@ -94,6 +94,11 @@ export class ServerSession {
     return this.#discardedAfterStls;
   }
 
+  /** Bytes received and not yet read as commands (pipelined input waiting its turn). */
+  get bufferedBytes(): number {
+    return this.#reader.buffered;
+  }
+
   /** The command being answered, if any. */
   get pendingCommand(): Pop3Command | undefined {
     return this.#pending?.command;
@@ -198,6 +203,15 @@ export class ServerSession {
     this.#expectState("TLS_HANDSHAKE", "tlsEstablished");
     this.#tls = true;
     this.#state = "AUTHORIZATION";
+  }
+
+  /**
+   * Ends the session with a last unsolicited line (autologout, shutdown, too many errors) and
+   * returns its bytes. Whatever was pending is abandoned.
+   */
+  closeWith(reply: StatusReply): Uint8Array {
+    this.close();
+    return line(serializeStatusLine(reply));
   }
 
   /** Marks the session closed (connection gone, timeout, shutdown); nothing more is read. */

@@ -77,7 +77,11 @@ describe("encodeBase64 / decodeBase64Strict", () => {
   });
 
   it("never echoes the input in the error message (it may be a password)", () => {
-    for (const input of ["c2VjcmV0LXB!c3N3b3Jk", "c2VjcmV0LXBhc3N3b3Jl\u00e9", "c2VjcmV0LXBhc3N3b3J="]) {
+    for (const input of [
+      "c2VjcmV0LXB!c3N3b3Jk",
+      "c2VjcmV0LXBhc3N3b3Jl\u00e9",
+      "c2VjcmV0LXBhc3N3b3J=",
+    ]) {
       expectPop3Error(() => decodeBase64Strict(input), RemoteProtocolError, "POP3_BAD_BASE64", [
         input,
         input.slice(0, 8),
@@ -87,7 +91,12 @@ describe("encodeBase64 / decodeBase64Strict", () => {
 
   // Strings over the alphabet plus "=" and a few intruders, so both outcomes are common.
   const base64ish = fc.string({
-    unit: fc.constantFrom(..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=", " ", "-", "\n"),
+    unit: fc.constantFrom(
+      ..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=",
+      " ",
+      "-",
+      "\n",
+    ),
     maxLength: 24,
   });
   test.prop([base64ish], { numRuns: 2000 })(

@@ -49,7 +49,9 @@ describe("CRAM-MD5 client", () => {
 
   it("keys the HMAC with the UTF-8 password, like node:crypto", () => {
     const client = cramMd5Client({ username: "jos\u00e9", password: new Secret("p\u00e4ss") });
-    const expected = createHmac("md5", Buffer.from("p\u00e4ss", "utf8")).update("<1.2@h>").digest("hex");
+    const expected = createHmac("md5", Buffer.from("p\u00e4ss", "utf8"))
+      .update("<1.2@h>")
+      .digest("hex");
     expect(text(client.respond(utf8("<1.2@h>")))).toBe(`jos\u00e9 ${expected}`);
   });
 
@@ -66,7 +68,10 @@ describe("CRAM-MD5 client", () => {
 
   it.each([
     ["an empty username", () => cramMd5Client({ username: "", password: new Secret("pw-S3CRET") })],
-    ["a lone surrogate in the password", () => cramMd5Client({ username: "tim", password: new Secret("S3CRET\ud83d") })],
+    [
+      "a lone surrogate in the password",
+      () => cramMd5Client({ username: "tim", password: new Secret("S3CRET\ud83d") }),
+    ],
   ])("refuses %s with POP3_BAD_ARGUMENT, without the secret", (_, make) => {
     expectPop3Error(make, LocalProtocolError, "POP3_BAD_ARGUMENT", ["S3CRET"]);
   });
@@ -92,9 +97,9 @@ describe("CRAM-MD5 server", () => {
     expect(verifyCramMd5(credentials, new Secret("tanstaaftanstaaf"))).toBe(true);
     expect(verifyCramMd5(credentials, "tanstaaftanstaaF")).toBe(false);
     expect(verifyCramMd5(credentials, "")).toBe(false);
-    expect(verifyCramMd5({ ...credentials, challenge: "<1896.697170953@x>" }, "tanstaaftanstaaf")).toBe(
-      false,
-    );
+    expect(
+      verifyCramMd5({ ...credentials, challenge: "<1896.697170953@x>" }, "tanstaaftanstaaf"),
+    ).toBe(false);
   });
 
   it("accepts upper-case hex and reports it lower-cased", () => {
@@ -130,7 +135,9 @@ describe("CRAM-MD5 server", () => {
   it("fails on invalid UTF-8", () => {
     const exchange = server();
     exchange.start(undefined);
-    expectFailed(exchange.step(Uint8Array.of(0xff, 0x20, ...utf8("b913a602c7eda7a495b4e6e7334d3890"))));
+    expectFailed(
+      exchange.step(Uint8Array.of(0xff, 0x20, ...utf8("b913a602c7eda7a495b4e6e7334d3890"))),
+    );
   });
 
   it.each([
@@ -157,14 +164,17 @@ describe("CRAM-MD5 client against server", () => {
     fc.string({ unit: "binary" }),
     fc.string({ unit: "binary" }),
     challenge,
-  ])("round-trips any Unicode user name; only the same password verifies", (username, password, other, cramChallenge) => {
-    const client = cramMd5Client({ username, password: new Secret(password) });
-    const exchange = server(cramChallenge);
-    const credentials = expectDone(runExchange(client, exchange, true));
-    if (credentials.mechanism !== "CRAM-MD5") throw new Error("wrong mechanism");
-    expect(credentials.username).toBe(username);
-    expect(credentials.challenge).toBe(cramChallenge);
-    expect(verifyCramMd5(credentials, password)).toBe(true);
-    if (other !== password) expect(verifyCramMd5(credentials, other)).toBe(false);
-  });
+  ])(
+    "round-trips any Unicode user name; only the same password verifies",
+    (username, password, other, cramChallenge) => {
+      const client = cramMd5Client({ username, password: new Secret(password) });
+      const exchange = server(cramChallenge);
+      const credentials = expectDone(runExchange(client, exchange, true));
+      if (credentials.mechanism !== "CRAM-MD5") throw new Error("wrong mechanism");
+      expect(credentials.username).toBe(username);
+      expect(credentials.challenge).toBe(cramChallenge);
+      expect(verifyCramMd5(credentials, password)).toBe(true);
+      if (other !== password) expect(verifyCramMd5(credentials, other)).toBe(false);
+    },
+  );
 });

@@ -50,9 +50,18 @@ describe("LOGIN client", () => {
   const refused: [string, () => unknown][] = [
     ["an empty username", () => loginClient({ username: "", password: new Secret("pw-S3CRET") })],
     ["an empty password", () => loginClient({ username: "tim", password: new Secret("") })],
-    ["NUL in the password", () => loginClient({ username: "tim", password: new Secret("pw\0S3CRET") })],
-    ["NUL in the username", () => loginClient({ username: "t\0m", password: new Secret("pw-S3CRET") })],
-    ["a lone surrogate", () => loginClient({ username: "tim", password: new Secret("\udc00S3CRET") })],
+    [
+      "NUL in the password",
+      () => loginClient({ username: "tim", password: new Secret("pw\0S3CRET") }),
+    ],
+    [
+      "NUL in the username",
+      () => loginClient({ username: "t\0m", password: new Secret("pw-S3CRET") }),
+    ],
+    [
+      "a lone surrogate",
+      () => loginClient({ username: "tim", password: new Secret("\udc00S3CRET") }),
+    ],
   ];
   it.each(refused)("refuses %s with POP3_BAD_ARGUMENT, without the secret", (_, make) => {
     expectPop3Error(make, LocalProtocolError, "POP3_BAD_ARGUMENT", ["S3CRET"]);

@@ -51,12 +51,11 @@ describe("md5", () => {
     },
   );
 
-  test.prop([fc.integer({ min: 50, max: 70 }).chain((n) => fc.uint8Array({ minLength: n, maxLength: n }))])(
-    "matches node:crypto around the 56- and 64-byte boundaries",
-    (bytes) => {
-      expect(toHex(md5(bytes))).toBe(nodeMd5(bytes));
-    },
-  );
+  test.prop([
+    fc.integer({ min: 50, max: 70 }).chain((n) => fc.uint8Array({ minLength: n, maxLength: n })),
+  ])("matches node:crypto around the 56- and 64-byte boundaries", (bytes) => {
+    expect(toHex(md5(bytes))).toBe(nodeMd5(bytes));
+  });
 
   test.prop([fc.uint8Array({ minLength: 2000, maxLength: 9000 })], { numRuns: 30 })(
     "matches node:crypto on inputs of several KB",
@@ -154,14 +153,15 @@ describe("timingSafeEqual", () => {
     },
   );
 
-  test.prop([fc.uint8Array({ minLength: 1, maxLength: 40 }), fc.nat(), fc.integer({ min: 1, max: 255 })])(
-    "detects a single changed byte anywhere",
-    (a, position, delta) => {
-      const b = a.slice();
-      const index = position % b.length;
-      b[index] = (b[index]! + delta) & 0xff;
-      expect(timingSafeEqual(a, b)).toBe(false);
-      expect(timingSafeEqual(a, a.slice())).toBe(true);
-    },
-  );
+  test.prop([
+    fc.uint8Array({ minLength: 1, maxLength: 40 }),
+    fc.nat(),
+    fc.integer({ min: 1, max: 255 }),
+  ])("detects a single changed byte anywhere", (a, position, delta) => {
+    const b = a.slice();
+    const index = position % b.length;
+    b[index] = (b[index]! + delta) & 0xff;
+    expect(timingSafeEqual(a, b)).toBe(false);
+    expect(timingSafeEqual(a, a.slice())).toBe(true);
+  });
 });

@@ -105,11 +105,14 @@ function expectNoLeak(steps: readonly SaslServerStep[]): void {
 }
 
 describe("server exchanges on hostile input", () => {
-  test.prop([
-    fc.constantFrom(...SASL_MECHANISMS),
-    fc.option(fc.uint8Array({ maxLength: 80 }), { nil: undefined }),
-    fc.array(fc.uint8Array({ maxLength: 80 }), { maxLength: 3 }),
-  ], { numRuns: 1000 })("never throw on arbitrary bytes", (name, first, rest) => {
+  test.prop(
+    [
+      fc.constantFrom(...SASL_MECHANISMS),
+      fc.option(fc.uint8Array({ maxLength: 80 }), { nil: undefined }),
+      fc.array(fc.uint8Array({ maxLength: 80 }), { maxLength: 3 }),
+    ],
+    { numRuns: 1000 },
+  )("never throw on arbitrary bytes", (name, first, rest) => {
     for (const step of feed(name, first, rest)) {
       expect(["challenge", "done", "failed"]).toContain(step.type);
     }
@@ -119,8 +122,16 @@ describe("server exchanges on hostile input", () => {
   // happens to leave a valid message, succeed) and never print the secret either way.
   const damage = fc.oneof(
     fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }),
-    fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
-    fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({
+      kind: fc.constant("flip" as const),
+      at: fc.nat(),
+      byte: fc.integer({ min: 0, max: 255 }),
+    }),
+    fc.record({
+      kind: fc.constant("insert" as const),
+      at: fc.nat(),
+      byte: fc.integer({ min: 0, max: 255 }),
+    }),
     fc.record({ kind: fc.constant("delete" as const), at: fc.nat() }),
   );
   type Damage = typeof damage extends fc.Arbitrary<infer T> ? T : never;

@@ -70,18 +70,32 @@ describe("OAUTHBEARER client", () => {
 
   it("escapes , and = in the authorization identity (RFC 5801 saslname)", () => {
     const mechanism = oauthbearerClient({ username: "a,b=c=2C", token: new Secret("tok") });
-    expect(text(mechanism.initialResponse()!)).toBe("n,a=a=2Cb=3Dc=3D2C,\x01auth=Bearer tok\x01\x01");
+    expect(text(mechanism.initialResponse()!)).toBe(
+      "n,a=a=2Cb=3Dc=3D2C,\x01auth=Bearer tok\x01\x01",
+    );
   });
 
   const refused: [string, () => unknown][] = [
-    ["an empty username", () => oauthbearerClient({ username: "", token: new Secret("tok-S3CRET") })],
-    ["\\x01 in the username", () => oauthbearerClient({ username: "a\x01", token: new Secret("tok-S3CRET") })],
-    ["NUL in the username", () => oauthbearerClient({ username: "a\0", token: new Secret("tok-S3CRET") })],
+    [
+      "an empty username",
+      () => oauthbearerClient({ username: "", token: new Secret("tok-S3CRET") }),
+    ],
+    [
+      "\\x01 in the username",
+      () => oauthbearerClient({ username: "a\x01", token: new Secret("tok-S3CRET") }),
+    ],
+    [
+      "NUL in the username",
+      () => oauthbearerClient({ username: "a\0", token: new Secret("tok-S3CRET") }),
+    ],
     ["an empty token", () => oauthbearerClient({ token: new Secret("") })],
     ["\\x01 in the token", () => oauthbearerClient({ token: new Secret("tok-S3CRET\x01host=x") })],
     ["a space in the token", () => oauthbearerClient({ token: new Secret("tok-S3CRET x") })],
     ["an empty host", () => oauthbearerClient({ token: new Secret("tok-S3CRET"), host: "" })],
-    ["\\x01 in the host", () => oauthbearerClient({ token: new Secret("tok-S3CRET"), host: "h\x01auth=x" })],
+    [
+      "\\x01 in the host",
+      () => oauthbearerClient({ token: new Secret("tok-S3CRET"), host: "h\x01auth=x" }),
+    ],
     ["port 0", () => oauthbearerClient({ token: new Secret("tok-S3CRET"), port: 0 })],
     ["port 65536", () => oauthbearerClient({ token: new Secret("tok-S3CRET"), port: 65536 })],
     ["a fractional port", () => oauthbearerClient({ token: new Secret("tok-S3CRET"), port: 1.5 })],
@@ -168,7 +182,9 @@ describe("OAUTHBEARER server", () => {
   });
 
   it("fails on invalid UTF-8 in the authorization identity", () => {
-    expectFailed(server().start(Uint8Array.of(...utf8("n,a="), 0xc3, ...utf8(",\x01auth=Bearer t\x01\x01"))));
+    expectFailed(
+      server().start(Uint8Array.of(...utf8("n,a="), 0xc3, ...utf8(",\x01auth=Bearer t\x01\x01"))),
+    );
   });
 
   it("accepts the largest port", () => {
@@ -177,9 +193,14 @@ describe("OAUTHBEARER server", () => {
 });
 
 describe("OAUTHBEARER client against server", () => {
-  const username = fc.string({ unit: "binary", minLength: 1 }).filter((s) => !/[\0\x01]/.test(s));
+  const username = fc
+    .string({ unit: "binary", minLength: 1 })
+    .filter((s) => !s.includes("\0") && !s.includes("\x01"));
   // Bias towards the characters the saslname escaping exists for.
-  const trickyUsername = fc.string({ unit: fc.constantFrom(",", "=", "2", "C", "3", "D", "a", "\u00e9"), minLength: 1 });
+  const trickyUsername = fc.string({
+    unit: fc.constantFrom(",", "=", "2", "C", "3", "D", "a", "\u00e9"),
+    minLength: 1,
+  });
 
   test.prop([
     fc.option(fc.oneof(username, trickyUsername), { nil: undefined }),

@@ -1,7 +1,12 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { LocalProtocolError, RemoteProtocolError } from "../../src/errors";
-import { createSaslServerExchange, decodeBase64Strict, encodeBase64, plainClient } from "../../src/sasl";
+import {
+  createSaslServerExchange,
+  decodeBase64Strict,
+  encodeBase64,
+  plainClient,
+} from "../../src/sasl";
 import { Secret } from "../../src/secret";
 import {
   expectChallenge,
@@ -59,12 +64,24 @@ describe("PLAIN client", () => {
   });
 
   const refused: [string, () => unknown][] = [
-    ["NUL in the password", () => plainClient({ username: "u", password: new Secret("pa\0ss-w0rd-S3CRET") })],
-    ["NUL in the username", () => plainClient({ username: "u\0x", password: new Secret("pw-S3CRET") })],
-    ["NUL in the authzid", () => plainClient({ username: "u", password: new Secret("pw-S3CRET"), authzid: "a\0" })],
+    [
+      "NUL in the password",
+      () => plainClient({ username: "u", password: new Secret("pa\0ss-w0rd-S3CRET") }),
+    ],
+    [
+      "NUL in the username",
+      () => plainClient({ username: "u\0x", password: new Secret("pw-S3CRET") }),
+    ],
+    [
+      "NUL in the authzid",
+      () => plainClient({ username: "u", password: new Secret("pw-S3CRET"), authzid: "a\0" }),
+    ],
     ["an empty username", () => plainClient({ username: "", password: new Secret("pw-S3CRET") })],
     ["an empty password", () => plainClient({ username: "u", password: new Secret("") })],
-    ["a lone surrogate in the password", () => plainClient({ username: "u", password: new Secret("pw-S3CRET\ud800") })],
+    [
+      "a lone surrogate in the password",
+      () => plainClient({ username: "u", password: new Secret("pw-S3CRET\ud800") }),
+    ],
   ];
   it.each(refused)("refuses %s with POP3_BAD_ARGUMENT, without the secret", (_, make) => {
     expectPop3Error(make, LocalProtocolError, "POP3_BAD_ARGUMENT", ["S3CRET", "pa\0ss"]);

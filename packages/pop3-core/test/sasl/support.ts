@@ -1,6 +1,6 @@
 import { fc } from "@fast-check/vitest";
 import { expect } from "vitest";
-import { Pop3Error } from "../../src/errors";
+import type { Pop3Error } from "../../src/errors";
 import {
   decodeBase64Strict,
   encodeBase64,

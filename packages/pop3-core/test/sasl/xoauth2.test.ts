@@ -1,7 +1,12 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { LocalProtocolError, RemoteProtocolError } from "../../src/errors";
-import { createSaslServerExchange, encodeBase64, xoauth2Client, xoauth2ErrorChallenge } from "../../src/sasl";
+import {
+  createSaslServerExchange,
+  encodeBase64,
+  xoauth2Client,
+  xoauth2ErrorChallenge,
+} from "../../src/sasl";
 import { Secret } from "../../src/secret";
 import {
   expectChallenge,
@@ -37,7 +42,9 @@ describe("XOAUTH2 client", () => {
     expect(encodeBase64(mechanism.respond(new Uint8Array(0)))).toBe(GOOGLE_BASE64);
     const error = utf8('{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}');
     expect(mechanism.respond(error)).toEqual(new Uint8Array(0));
-    expectPop3Error(() => mechanism.respond(error), RemoteProtocolError, "POP3_SASL", [GOOGLE_TOKEN]);
+    expectPop3Error(() => mechanism.respond(error), RemoteProtocolError, "POP3_SASL", [
+      GOOGLE_TOKEN,
+    ]);
   });
 
   it("answers the JSON error after an inline initial response", () => {
@@ -47,7 +54,10 @@ describe("XOAUTH2 client", () => {
   });
 
   const refused: [string, () => unknown][] = [
-    ["\\x01 in the username", () => xoauth2Client({ username: "a\x01b", token: new Secret("tok-S3CRET") })],
+    [
+      "\\x01 in the username",
+      () => xoauth2Client({ username: "a\x01b", token: new Secret("tok-S3CRET") }),
+    ],
     ["an empty username", () => xoauth2Client({ username: "", token: new Secret("tok-S3CRET") })],
     ["an empty token", () => xoauth2Client({ username: "u", token: new Secret("") })],
     ["\\x01 in the token", () => client("tok-S3CRET\x01auth=Bearer x")],
@@ -106,7 +116,9 @@ describe("XOAUTH2 server", () => {
   });
 
   it("fails on invalid UTF-8", () => {
-    expectFailed(server().start(Uint8Array.of(...utf8("user="), 0xfe, ...utf8("\x01auth=Bearer t\x01\x01"))));
+    expectFailed(
+      server().start(Uint8Array.of(...utf8("user="), 0xfe, ...utf8("\x01auth=Bearer t\x01\x01"))),
+    );
   });
 
   it("builds the JSON error challenge", () => {
@@ -131,11 +143,14 @@ describe("XOAUTH2 client against server", () => {
     fc.string({ unit: "binary", minLength: 1 }).filter((s) => !s.includes("\x01")),
     visibleAscii(1),
     fc.boolean(),
-  ])("round-trips any Unicode user name without \\x01 and any visible-ASCII token", (username, token, inline) => {
-    const mechanism = xoauth2Client({ username, token: new Secret(token) });
-    const credentials = expectDone(runExchange(mechanism, server(), inline));
-    if (credentials.mechanism !== "XOAUTH2") throw new Error("wrong mechanism");
-    expect(credentials.username).toBe(username);
-    expect(credentials.token.reveal()).toBe(token);
-  });
+  ])(
+    "round-trips any Unicode user name without \\x01 and any visible-ASCII token",
+    (username, token, inline) => {
+      const mechanism = xoauth2Client({ username, token: new Secret(token) });
+      const credentials = expectDone(runExchange(mechanism, server(), inline));
+      if (credentials.mechanism !== "XOAUTH2") throw new Error("wrong mechanism");
+      expect(credentials.username).toBe(username);
+      expect(credentials.token.reveal()).toBe(token);
+    },
+  );
 });
