@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { createSaslServerExchange } from "../../src/sasl/mechanisms";
 import { apopDigest } from "../../src/sasl/apop";
 import { decodeBase64Strict } from "../../src/sasl/base64";
+import { createSaslServerExchange } from "../../src/sasl/mechanisms";
 import { ServerSession } from "../../src/session/server-session";
 import { NEED_DATA, PAUSED } from "../../src/session/signals";
 import { ascii, concat, text } from "../helpers";
@@ -20,20 +20,31 @@ describe("RFC 1939 §10 example session, server side", () => {
     const message2 = ascii(`${"b".repeat(198)}\r\n`);
     const session = new ServerSession();
     const out: Uint8Array[] = [
-      session.greet({ ok: true, text: "POP3 server ready", apopTimestamp: "<1896.697170952@dbc.mtview.ca.us>" }),
+      session.greet({
+        ok: true,
+        text: "POP3 server ready",
+        apopTimestamp: "<1896.697170952@dbc.mtview.ca.us>",
+      }),
     ];
 
     const apop = command(session, "APOP mrose c4c9334bac560ecc979e58001b3e22fb");
     expect(apop).toEqual({
       type: "command",
-      command: { name: "APOP", user: "mrose", digest: apopDigest("<1896.697170952@dbc.mtview.ca.us>", "tanstaaf") },
+      command: {
+        name: "APOP",
+        user: "mrose",
+        digest: apopDigest("<1896.697170952@dbc.mtview.ca.us>", "tanstaaf"),
+      },
     });
     out.push(session.sendReply({ ok: true, text: "mrose's maildrop has 2 messages (320 octets)" }));
     command(session, "STAT");
     out.push(session.sendReply({ ok: true, text: "2 320" }));
     command(session, "LIST");
     out.push(session.sendLines({ ok: true, text: "2 messages (320 octets)" }, ["1 120", "2 200"]));
-    for (const [n, message] of [[1, message1], [2, message2]] as const) {
+    for (const [n, message] of [
+      [1, message1],
+      [2, message2],
+    ] as const) {
       command(session, `RETR ${n}`);
       out.push(session.sendMultilineStart({ ok: true, text: `${message.length} octets` }));
       out.push(session.sendMultilineData(message), session.sendMultilineEnd());
@@ -42,7 +53,9 @@ describe("RFC 1939 §10 example session, server side", () => {
     }
     command(session, "QUIT");
     expect(session.state).toBe("UPDATE");
-    out.push(session.sendReply({ ok: true, text: "dewey POP3 server signing off (maildrop empty)" }));
+    out.push(
+      session.sendReply({ ok: true, text: "dewey POP3 server signing off (maildrop empty)" }),
+    );
     expect(session.state).toBe("CLOSED");
 
     expect(text(concat(out))).toBe(
@@ -78,7 +91,10 @@ describe("RFC 5034 §6 examples", () => {
     const exchange = createSaslServerExchange(event.command.mechanism ?? "");
     const initial = event.command.initialResponse?.reveal();
     const step = exchange?.start(initial === undefined ? undefined : decodeBase64Strict(initial));
-    expect(step).toMatchObject({ type: "done", credentials: { mechanism: "PLAIN", authzid: "test", username: "test" } });
+    expect(step).toMatchObject({
+      type: "done",
+      credentials: { mechanism: "PLAIN", authzid: "test", username: "test" },
+    });
     if (step?.type !== "done" || step.credentials.mechanism !== "PLAIN") return;
     expect(step.credentials.password.reveal()).toBe("test");
     expect(text(session.sendReply({ ok: true, text: "Maildrop locked and ready" }))).toBe(
