@@ -1,0 +1,431 @@
+import type { Socket } from "node:net";
+import { TLSSocket } from "node:tls";
+import {
+  type Capability,
+  NEED_DATA,
+  PAUSED,
+  type ServerEvent,
+  ServerSession,
+  type StatusReply,
+} from "pop3-core";
+import { continueSasl, handleAuthorization, type SaslState } from "./authorization";
+import { buildCapabilities } from "./capabilities";
+import { type ServerContext, uniqueTimestamp } from "./context";
+import type { Mailbox } from "./mailbox";
+import { handleTransaction } from "./transaction";
+
+let nextConnectionId = 1;
+
+/**
+ * One client connection: owns the socket, the timers and the core `ServerSession`, reads events
+ * one at a time and hands commands to the AUTHORIZATION or TRANSACTION handlers. It never looks
+ * at POP3 bytes itself; core frames and parses everything.
+ */
+export class Connection {
+  readonly id = nextConnectionId++;
+  readonly context: ServerContext;
+  readonly remoteAddress: string;
+  readonly session: ServerSession;
+  /** The `<...>` of the greeting: APOP's timestamp. */
+  readonly timestamp: string;
+
+  /** After a successful login: the user and their maildrop. */
+  user: string | undefined;
+  mailbox: Mailbox | undefined;
+  /** The name given by a successful USER, waiting for PASS. */
+  pendingUser: string | undefined;
+  sasl: SaslState | undefined;
+  authFailures = 0;
+
+  #socket: Socket;
+  #outbox: Uint8Array[] = [];
+  #pumping = false;
+  #closed = false;
+  #paused = false;
+  #badCommands = 0;
+  #commandsBeforeLogin = 0;
+  /** A command is being handled; shutdown waits for it. */
+  #busy = false;
+  #onClosed: () => void;
+  #releasing: Promise<void> | undefined;
+
+  constructor(context: ServerContext, socket: Socket, onClosed: () => void) {
+    this.context = context;
+    this.#socket = socket;
+    this.#onClosed = onClosed;
+    this.remoteAddress = socket.remoteAddress ?? "unknown";
+    const { limits } = context.options;
+    this.session = new ServerSession({
+      tls: socket instanceof TLSSocket,
+      limits: {
+        maxLineLength: limits.maxLineLength,
+        maxArgumentLength: limits.maxArgumentLength,
+        maxSaslLineLength: limits.maxSaslLineLength,
+      },
+    });
+    this.timestamp = uniqueTimestamp(context.options.hostname);
+  }
+
+  get log() {
+    return this.context.options.logger;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get busy(): boolean {
+    return this.#busy;
+  }
+
+  start(): void {
+    this.#attach(this.#socket);
+    this.#socket.setTimeout(this.context.options.limits.preLoginTimeoutMs);
+    const apop =
+      this.context.options.apop && this.context.options.auth.getSharedSecret !== undefined;
+    this.#send(
+      this.session.greet({
+        ok: true,
+        text: this.context.options.greeting,
+        ...(apop ? { apopTimestamp: this.timestamp } : {}),
+      }),
+    );
+    this.#flush();
+    this.log.debug(
+      { connection: this.id, address: this.remoteAddress, tls: this.session.tls },
+      "connection opened",
+    );
+  }
+
+  // ---- used by the handlers ----
+
+  reply(reply: StatusReply): void {
+    this.#send(this.session.sendReply(reply));
+  }
+
+  replyLines(reply: StatusReply, lines: readonly string[]): void {
+    this.#send(this.session.sendLines(reply, lines));
+  }
+
+  challenge(bytes: Uint8Array): void {
+    this.#send(this.session.sendChallenge(bytes));
+  }
+
+  /** The capabilities this connection offers now. */
+  capabilities(): Capability[] {
+    return buildCapabilities({
+      options: this.context.options,
+      tls: this.session.tls,
+      stlsAvailable: this.context.tls !== undefined && !this.session.tls,
+      mechanisms: this.mechanisms(),
+    });
+  }
+
+  /**
+   * SASL mechanisms usable now: PLAIN and LOGIN only where cleartext passwords may travel,
+   * CRAM-MD5 only with a shared-secret source, the OAuth ones only with a token hook.
+   */
+  mechanisms(): string[] {
+    const { options } = this.context;
+    const cleartextOk = this.session.tls || options.allowCleartextAuth;
+    const usable: Record<(typeof options.saslMechanisms)[number], boolean> = {
+      PLAIN: cleartextOk,
+      LOGIN: cleartextOk,
+      "CRAM-MD5": options.auth.getSharedSecret !== undefined,
+      XOAUTH2: cleartextOk && options.auth.verifyToken !== undefined,
+      OAUTHBEARER: cleartextOk && options.auth.verifyToken !== undefined,
+    };
+    return options.saslMechanisms.filter((mechanism) => usable[mechanism]);
+  }
+
+  /** Cleartext credentials (USER/PASS, PLAIN, LOGIN) are acceptable on this connection. */
+  cleartextAllowed(): boolean {
+    return this.session.tls || this.context.options.allowCleartextAuth;
+  }
+
+  /** Called once a login succeeded and the maildrop is open and locked. */
+  loggedIn(user: string, mailbox: Mailbox): void {
+    this.user = user;
+    this.mailbox = mailbox;
+    this.pendingUser = undefined;
+    this.context.stats.sessions += 1;
+    this.#socket.setTimeout(this.context.options.limits.idleTimeoutMs);
+    this.log.info(
+      {
+        connection: this.id,
+        user,
+        address: this.remoteAddress,
+        messages: mailbox.maildrop.messages.length,
+      },
+      "logged in",
+    );
+  }
+
+  /**
+   * Streams a multi-line answer from `source` through core's encoder, waiting for the socket to
+   * drain whenever its buffer is full, so a message of any size costs only a chunk of memory.
+   * `take` may cut each chunk (TOP) and says when to stop reading.
+   */
+  async sendBody(
+    reply: StatusReply,
+    source: AsyncIterable<Uint8Array>,
+    take?: { push(chunk: Uint8Array): Uint8Array; readonly done: boolean },
+  ): Promise<void> {
+    this.#send(this.session.sendMultilineStart(reply));
+    for await (const chunk of source) {
+      if (this.#closed) return;
+      const piece = take === undefined ? chunk : take.push(chunk);
+      if (piece.length > 0) {
+        this.#send(this.session.sendMultilineData(piece));
+        await this.#flushAndDrain();
+      }
+      if (take?.done) break;
+    }
+    this.#send(this.session.sendMultilineEnd());
+  }
+
+  /** Sends what is queued and closes the connection. */
+  end(): void {
+    this.#flush();
+    this.#closed = true;
+    this.session.close();
+    this.#socket.end();
+  }
+
+  /** Starts TLS after the `+OK` to STLS has been queued (RFC 2595 §4). */
+  startTls(): void {
+    const tls = this.context.tls;
+    if (tls === undefined) throw new Error("STLS accepted without TLS configured");
+    this.#flush();
+    const raw = this.#socket;
+    this.#detach(raw);
+    raw.setTimeout(0);
+    const secure = new TLSSocket(raw, {
+      isServer: true,
+      secureContext: tls.secureContext,
+      SNICallback: tls.SNICallback,
+    });
+    const timer = setTimeout(() => {
+      this.log.warn({ connection: this.id }, "TLS handshake timed out");
+      secure.destroy();
+    }, this.context.options.limits.tlsHandshakeTimeoutMs);
+    secure.once("secure", () => {
+      clearTimeout(timer);
+      if (this.session.discardedAfterStls > 0) {
+        this.log.warn(
+          { connection: this.id, bytes: this.session.discardedAfterStls },
+          "discarded plaintext sent after STLS",
+        );
+      }
+      this.session.tlsEstablished();
+      this.#socket = secure;
+      this.#attach(secure);
+      secure.setTimeout(this.context.options.limits.preLoginTimeoutMs);
+      this.#pump();
+    });
+    secure.once("close", () => clearTimeout(timer));
+    // The socket's own error/close handlers (attached in #attach) are not on `secure` yet.
+    secure.on("error", (error) => {
+      this.log.debug({ connection: this.id, err: error.message }, "TLS error");
+      secure.destroy();
+    });
+    secure.once("close", () => this.#handleClose());
+  }
+
+  /** Ends the session now, without UPDATE: nothing is deleted. For shutdown and limits. */
+  terminate(reason: StatusReply): void {
+    if (this.#closed) return;
+    // A client in the middle of a reply must not get a stray line; an idle one is told why.
+    const farewell = this.session.closeWith(reason);
+    if (!this.#busy) this.#send(farewell);
+    this.#flush();
+    this.#closed = true;
+    this.#socket.end();
+    this.#socket.destroySoon();
+  }
+
+  // ---- socket plumbing ----
+
+  #attach(socket: Socket): void {
+    socket.on("data", this.#onData);
+    socket.on("timeout", this.#onTimeout);
+    socket.on("error", this.#onError);
+    socket.on("close", this.#onClose);
+  }
+
+  #detach(socket: Socket): void {
+    socket.off("data", this.#onData);
+    socket.off("timeout", this.#onTimeout);
+    socket.off("error", this.#onError);
+    socket.off("close", this.#onClose);
+  }
+
+  #onData = (chunk: Buffer): void => {
+    this.context.stats.bytesReceived += chunk.length;
+    this.session.receiveData(chunk);
+    if (
+      this.session.bufferedBytes > this.context.options.limits.maxPipelinedBytes &&
+      !this.#paused
+    ) {
+      // Pipelined input waits in the socket, not in our memory, until we catch up.
+      this.#paused = true;
+      this.#socket.pause();
+    }
+    this.#pump();
+  };
+
+  #onTimeout = (): void => {
+    this.log.info({ connection: this.id, user: this.user }, "idle timeout");
+    // RFC 1939 §3: an autologout timer ends the session without entering UPDATE.
+    this.terminate({ ok: false, text: "disconnected for inactivity" });
+  };
+
+  #onError = (error: Error): void => {
+    this.log.debug({ connection: this.id, err: error.message }, "socket error");
+  };
+
+  #onClose = (): void => this.#handleClose();
+
+  #handleClose(): void {
+    if (this.#releasing !== undefined) return;
+    this.#closed = true;
+    this.session.close();
+    const mailbox = this.mailbox;
+    // A dropped connection deletes nothing (RFC 1939 §6): release the lock, commit nothing.
+    this.#releasing = (mailbox === undefined ? Promise.resolve() : mailbox.maildrop.release())
+      .catch((error: unknown) => {
+        this.log.error(
+          { connection: this.id, err: String(error) },
+          "releasing the maildrop failed",
+        );
+      })
+      .finally(() => {
+        this.log.debug({ connection: this.id }, "connection closed");
+        this.#onClosed();
+      });
+  }
+
+  /** Resolves when the connection is closed and its maildrop released. */
+  async whenClosed(): Promise<void> {
+    if (this.#releasing !== undefined) return this.#releasing;
+    await new Promise<void>((resolve) => this.#socket.once("close", () => resolve()));
+    await this.#releasing;
+  }
+
+  #send(bytes: Uint8Array): void {
+    if (bytes.length > 0) this.#outbox.push(bytes);
+  }
+
+  #flush(): boolean {
+    if (this.#outbox.length === 0 || this.#socket.destroyed) {
+      this.#outbox = [];
+      return true;
+    }
+    const data =
+      this.#outbox.length === 1 ? (this.#outbox[0] as Uint8Array) : Buffer.concat(this.#outbox);
+    this.#outbox = [];
+    this.context.stats.bytesSent += data.length;
+    return this.#socket.write(data);
+  }
+
+  async #flushAndDrain(): Promise<void> {
+    if (this.#flush()) return;
+    const socket = this.#socket;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        socket.off("drain", done);
+        socket.off("close", done);
+        resolve();
+      };
+      // A client that stops reading must not hold the session (and its lock) forever.
+      const timer = setTimeout(() => {
+        this.log.warn(
+          { connection: this.id, user: this.user },
+          "client stopped reading; dropping it",
+        );
+        socket.destroy();
+        done();
+      }, this.context.options.limits.writeTimeoutMs);
+      socket.once("drain", done);
+      socket.once("close", done);
+    });
+  }
+
+  /** Reads events and answers them strictly in order, one at a time. */
+  #pump(): void {
+    if (this.#pumping || this.#closed) return;
+    this.#pumping = true;
+    void this.#pumpLoop().finally(() => {
+      this.#pumping = false;
+    });
+  }
+
+  async #pumpLoop(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.#closed) break;
+        const event = this.session.nextEvent();
+        if (event === NEED_DATA) {
+          if (this.#paused) {
+            this.#paused = false;
+            this.#socket.resume();
+          }
+          break;
+        }
+        if (event === PAUSED) break;
+        this.#busy = true;
+        const pending = this.#dispatch(event);
+        if (pending !== undefined) {
+          // Answers so far go out before a slow step (store, auth, throttling delay).
+          this.#flush();
+          await pending;
+        }
+        this.#busy = false;
+        if (this.session.state === "TLS_HANDSHAKE") {
+          this.startTls();
+          return;
+        }
+      }
+      this.#flush();
+    } catch (error) {
+      this.log.error(
+        { connection: this.id, err: error instanceof Error ? error.message : String(error) },
+        "session failed",
+      );
+      this.#busy = false;
+      this.terminate({ ok: false, code: "SYS/TEMP", text: "internal error" });
+    }
+  }
+
+  #dispatch(event: ServerEvent): Promise<void> | undefined {
+    this.context.stats.commands += 1;
+    switch (event.type) {
+      case "rejected":
+        this.reply(event.reply);
+        this.countBadCommand();
+        return undefined;
+      case "sasl-response":
+      case "sasl-cancelled":
+        return continueSasl(this, event);
+      case "command":
+        if (this.session.state === "TRANSACTION" || this.session.state === "UPDATE") {
+          return handleTransaction(this, event.command);
+        }
+        if (++this.#commandsBeforeLogin > this.context.options.limits.maxCommandsBeforeLogin) {
+          this.#send(this.session.closeWith({ ok: false, text: "too many commands before login" }));
+          this.end();
+          return undefined;
+        }
+        return handleAuthorization(this, event.command);
+    }
+  }
+
+  /** Counts a refused or unknown command; too many of them end the connection. */
+  countBadCommand(): void {
+    if (++this.#badCommands < this.context.options.limits.maxBadCommands) return;
+    this.log.info({ connection: this.id, address: this.remoteAddress }, "too many bad commands");
+    this.#send(this.session.closeWith({ ok: false, text: "too many bad commands, closing" }));
+    this.end();
+  }
+}

@@ -1,0 +1,134 @@
+import { hostname } from "node:os";
+import { z } from "zod";
+import type { Authenticator } from "./auth/types";
+import { ConfigError } from "./errors";
+import { isLogger, type Logger, silentLogger } from "./logger";
+import type { MailStore } from "./store/types";
+
+const pem = z.union([z.string().min(1), z.instanceof(Buffer)]);
+const pemList = z.union([pem, z.array(pem)]);
+
+const certificateSchema = z.object({ key: pemList, cert: pemList });
+
+const tlsSchema = z.object({
+  key: pemList,
+  cert: pemList,
+  ca: pemList.optional(),
+  /** Certificates by server name (SNI); the default pair above answers any other name. */
+  sni: z.record(z.string().min(1), certificateSchema).optional(),
+  minVersion: z.enum(["TLSv1.2", "TLSv1.3"]).default("TLSv1.2"),
+});
+
+const listenerSchema = z.object({
+  host: z.string().min(1).default("127.0.0.1"),
+  port: z.number().int().min(0).max(65535),
+});
+
+const SASL = ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"] as const;
+
+const limitsSchema = z.object({
+  /** Longest command line, CRLF included. RFC 2449 §4 requires at least 255. */
+  maxLineLength: z.number().int().min(255).max(65536).default(1024),
+  /** Longest argument. RFC 1939 says 40; real user names and passwords are longer. */
+  maxArgumentLength: z.number().int().min(40).max(65536).default(255),
+  /** Longest AUTH line or SASL response (OAuth tokens are long). */
+  maxSaslLineLength: z.number().int().min(255).max(1048576).default(16384),
+  /** Bad or refused commands in one session before the server hangs up. */
+  maxBadCommands: z.number().int().min(1).default(10),
+  /** Commands accepted before a successful login. */
+  maxCommandsBeforeLogin: z.number().int().min(1).default(50),
+  /** Failed logins in one session before the server hangs up. */
+  maxAuthFailures: z.number().int().min(1).default(3),
+  maxConnections: z.number().int().min(1).default(1000),
+  maxConnectionsPerAddress: z.number().int().min(1).default(50),
+  /** Idle time allowed after login. RFC 1939 §3: at least 10 minutes. */
+  idleTimeoutMs: z.number().int().min(600_000).default(600_000),
+  /** Idle time allowed before login. */
+  preLoginTimeoutMs: z.number().int().min(1000).default(60_000),
+  /** How long a client may leave the server's output unread before it is dropped. */
+  writeTimeoutMs: z.number().int().min(1000).default(60_000),
+  /** How long the TLS handshake after STLS, or on the implicit-TLS port, may take. */
+  tlsHandshakeTimeoutMs: z.number().int().min(1000).default(30_000),
+  /** Pause reading a client whose unanswered pipelined commands pass this many bytes. */
+  maxPipelinedBytes: z.number().int().min(1024).default(65536),
+  /** Delay before answering a failed login; doubles per recent failure of the address or user. */
+  failedLoginDelayMs: z.number().int().min(0).default(1000),
+  maxFailedLoginDelayMs: z.number().int().min(0).default(15_000),
+  /** How long `close()` lets running sessions finish before ending them (without UPDATE). */
+  shutdownGraceMs: z.number().int().min(0).default(10_000),
+});
+
+export const serverOptionsSchema = z.object({
+  store: z.custom<MailStore>(
+    (v) => typeof (v as MailStore | undefined)?.openMaildrop === "function",
+    "store must implement openMaildrop(user)",
+  ),
+  auth: z.custom<Authenticator>(
+    (v) => typeof (v as Authenticator | undefined)?.verifyPassword === "function",
+    "auth must implement verifyPassword(user, password, context)",
+  ),
+  /** The plain listener; STLS is offered on it when `tls` is set. */
+  plain: listenerSchema.optional(),
+  /** The implicit-TLS listener (the port 995 role, RFC 8314). Needs `tls`. */
+  implicitTls: listenerSchema.optional(),
+  tls: tlsSchema.optional(),
+  /**
+   * Allow USER/PASS and AUTH PLAIN/LOGIN without TLS. Off by default (RFC 2595 §2.2: servers
+   * MUST be able to refuse them); turn on only for loopback or trusted networks.
+   */
+  allowCleartextAuth: z.boolean().default(false),
+  /** The host name in the APOP timestamp, CRAM-MD5 challenges and logs. */
+  hostname: z.string().min(1).default(hostname()),
+  greeting: z
+    .string()
+    .max(200)
+    .refine((s) => !/[\r\n\0]/.test(s), "greeting must not contain CR, LF or NUL")
+    .default("POP3 server ready"),
+  /** Text of the IMPLEMENTATION capability; `false` hides it. */
+  implementation: z.union([z.string().min(1).max(200), z.literal(false)]).default("pop3-server"),
+  /** Offer APOP (only when `auth` can give a shared secret). */
+  apop: z.boolean().default(true),
+  /** SASL mechanisms to offer, in order of preference; each is offered only when it can work. */
+  saslMechanisms: z.array(z.enum(SASL)).default([...SASL]),
+  /** RFC 2449 LOGIN-DELAY: minimum seconds between logins of one user, enforced. */
+  loginDelaySeconds: z.number().int().min(0).optional(),
+  /** RFC 2449 EXPIRE: days mail is kept after retrieval, or "NEVER". Advertised only. */
+  expire: z.union([z.number().int().min(0), z.literal("NEVER")]).optional(),
+  limits: limitsSchema.default(limitsSchema.parse({})),
+  logger: z.custom<Logger>(isLogger, "logger must have debug, info, warn and error").optional(),
+});
+
+export type ServerOptions = z.input<typeof serverOptionsSchema>;
+export type ResolvedOptions = Omit<z.output<typeof serverOptionsSchema>, "logger"> & {
+  readonly logger: Logger;
+};
+export type ServerLimits = z.output<typeof limitsSchema>;
+export type TlsOptions = z.output<typeof tlsSchema>;
+
+/** Rules that tie fields together; checked on the raw input so they show beside field errors. */
+function crossFieldProblems(input: Partial<ServerOptions>): string[] {
+  const problems: string[] = [];
+  if (input.plain === undefined && input.implicitTls === undefined) {
+    problems.push("give at least one listener: plain or implicitTls");
+  }
+  if (input.implicitTls !== undefined && input.tls === undefined) {
+    problems.push("tls: implicitTls needs tls (key and cert)");
+  }
+  return problems;
+}
+
+/** Validates options once, at the boundary; throws `ConfigError` listing every problem. */
+export function resolveOptions(input: ServerOptions): ResolvedOptions {
+  const result = serverOptionsSchema.safeParse(input);
+  const problems = crossFieldProblems(input ?? {});
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const path = issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
+      problems.push(`${path}${issue.message}`);
+    }
+  }
+  if (!result.success || problems.length > 0) {
+    throw new ConfigError(`invalid pop3-server options:\n- ${problems.join("\n- ")}`);
+  }
+  return { ...result.data, logger: result.data.logger ?? silentLogger };
+}

@@ -1,0 +1,429 @@
+import { createReadStream } from "node:fs";
+import * as fsp from "node:fs/promises";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { OctetSizeCounter } from "pop3-core";
+import { BackendError, InvalidUserError, MaildropInUseError } from "../errors";
+import { closedMaildropError, errorCode, MAX_READ_CHUNK } from "./common";
+import { MaildirLock } from "./maildir-lock";
+import {
+  assertSafeUserName,
+  compareMaildirBases,
+  dovecotVirtualSize,
+  maildirUid,
+  splitMaildirName,
+} from "./maildir-names";
+import { SizeCache } from "./maildir-size-cache";
+import type { Maildrop, MailStore, MessageInfo } from "./types";
+
+/** The lock file's name, in the Maildir's top directory. */
+export const MAILDIR_LOCK_FILE = "pop3.lock";
+/** Default `lockStaleMs`: 30 minutes. */
+export const DEFAULT_LOCK_STALE_MS = 30 * 60 * 1000;
+/** How many files are read at once to compute sizes the cache does not have. */
+const SIZE_CONCURRENCY = 4;
+
+export interface MaildirStoreOptions {
+  /** The mail root. Every user's Maildir must resolve inside it. */
+  readonly root: string;
+  /**
+   * The path of `user`'s Maildir; a relative path is taken from `root`. It must resolve inside
+   * `root` (not to `root` itself), or the user is refused with `InvalidUserError`. Default:
+   * `<root>/<user>/Maildir`. The user name has already passed the safety checks when it is called.
+   */
+  readonly layout?: (user: string) => string;
+  /**
+   * Create a missing Maildir (with `cur/`, `new/` and `tmp/`) on first open. Default `true`.
+   * When `false`, opening a user without a Maildir rejects with `BackendError`.
+   */
+  readonly createMissing?: boolean;
+  /**
+   * A lock whose file was not refreshed for this long is stale and may be taken over. The
+   * holder refreshes it every third of this. Default 30 minutes.
+   */
+  readonly lockStaleMs?: number;
+}
+
+interface Entry {
+  readonly uid: string;
+  readonly size: number;
+  readonly base: string;
+  /** The file name in `cur/` when last seen (flags may change it). */
+  name: string;
+}
+
+/**
+ * A `MailStore` on Maildirs, safe to share with an MTA and Dovecot.
+ *
+ * Opening a maildrop takes the lock file `pop3.lock` (see `MaildirLock`), moves every message of
+ * `new/` to `cur/` with the `:2,` info, and fixes the snapshot: the messages of `cur/` in delivery
+ * order (see `compareMaildirBases`). Files whose name starts with `.`, and anything that is not a
+ * regular file (directories, symlinks), are ignored; `tmp/` is never touched. Mail delivered
+ * during the session appears in the next one.
+ *
+ * - The uid is the base name (before `:`) when it is a valid uid, else its MD5 in hex
+ *   (`maildirUid`): stable across flag renames and restarts.
+ * - The size is Dovecot's `,W=` from the base name when present (the file is not read), else it
+ *   is computed by streaming the file through `OctetSizeCounter` and cached in `pop3-sizes.json`
+ *   keyed by base name, mtime and physical size.
+ * - `commit` unlinks the files (found again by base name if their flags changed; already gone is
+ *   fine) and fsyncs `cur/` before it resolves; then the lock is released.
+ */
+export class MaildirStore implements MailStore {
+  readonly root: string;
+  readonly #layout: ((user: string) => string) | undefined;
+  readonly #createMissing: boolean;
+  readonly #lockStaleMs: number;
+
+  constructor(options: MaildirStoreOptions) {
+    if (typeof options.root !== "string" || options.root.length === 0) {
+      throw new TypeError("MaildirStore: root must be a non-empty path");
+    }
+    const staleMs = options.lockStaleMs ?? DEFAULT_LOCK_STALE_MS;
+    if (!Number.isFinite(staleMs) || staleMs <= 0) {
+      throw new RangeError("MaildirStore: lockStaleMs must be a positive number");
+    }
+    this.root = resolve(options.root);
+    this.#layout = options.layout;
+    this.#createMissing = options.createMissing ?? true;
+    this.#lockStaleMs = staleMs;
+  }
+
+  /**
+   * The absolute path of `user`'s Maildir. Throws `InvalidUserError` for a name that could
+   * escape the root (see `assertSafeUserName`) or a layout that resolves outside it.
+   */
+  maildirPath(user: string): string {
+    assertSafeUserName(user);
+    let chosen: string;
+    try {
+      chosen = this.#layout === undefined ? join(user, "Maildir") : this.#layout(user);
+    } catch (error) {
+      if (error instanceof InvalidUserError) throw error;
+      throw new BackendError("POP3_STORE", "the Maildir layout failed", { cause: error });
+    }
+    const dir = resolve(this.root, chosen);
+    const rel = relative(this.root, dir);
+    if (rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      throw new InvalidUserError("the user's maildrop would be outside the mail root");
+    }
+    return dir;
+  }
+
+  async openMaildrop(user: string, signal?: AbortSignal): Promise<Maildrop> {
+    signal?.throwIfAborted();
+    const dir = this.maildirPath(user);
+    let lock: MaildirLock;
+    try {
+      await this.#prepare(dir);
+      lock = await MaildirLock.acquire(join(dir, MAILDIR_LOCK_FILE), this.#lockStaleMs);
+    } catch (error) {
+      throw asBackendError(error, "the maildrop could not be opened");
+    }
+    try {
+      signal?.throwIfAborted();
+      const entries = await scan(dir, signal);
+      signal?.throwIfAborted();
+      return new MaildirMaildrop(join(dir, "cur"), entries, lock);
+    } catch (error) {
+      await lock.release();
+      if (signal?.aborted) throw signal.reason;
+      throw asBackendError(error, "the maildrop could not be read");
+    }
+  }
+
+  async #prepare(dir: string): Promise<void> {
+    if (this.#createMissing) {
+      for (const sub of ["cur", "new", "tmp"]) {
+        await fsp.mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
+      }
+      return;
+    }
+    for (const sub of ["cur", "new"]) {
+      const stats = await fsp.stat(join(dir, sub)).catch((error: unknown) => {
+        if (errorCode(error) === "ENOENT") return undefined;
+        throw error;
+      });
+      if (!stats?.isDirectory()) {
+        throw new BackendError("POP3_STORE", "the user has no Maildir (createMissing is off)");
+      }
+    }
+  }
+}
+
+function asBackendError(error: unknown, message: string): Error {
+  if (
+    error instanceof BackendError ||
+    error instanceof MaildropInUseError ||
+    error instanceof InvalidUserError
+  ) {
+    return error;
+  }
+  return new BackendError("POP3_STORE", message, { cause: error });
+}
+
+/** The names of the regular files in `dir` that do not start with `.`. */
+async function listMessageFiles(dir: string): Promise<string[]> {
+  const dirents = await fsp.readdir(dir, { withFileTypes: true });
+  return dirents.filter((d) => d.isFile() && !d.name.startsWith(".")).map((d) => d.name);
+}
+
+/** Moves `new/` into `cur/` and returns the snapshot, in delivery order, with sizes. */
+async function scan(dir: string, signal: AbortSignal | undefined): Promise<Entry[]> {
+  const newDir = join(dir, "new");
+  const curDir = join(dir, "cur");
+  const curNames = await listMessageFiles(curDir);
+  const curBases = new Set(curNames.map((name) => splitMaildirName(name).base));
+  for (const name of await listMessageFiles(newDir)) {
+    const { base, flags } = splitMaildirName(name);
+    // Same base already in cur/: not unique, so not ours to rename over. Leave it in new/.
+    if (curBases.has(base)) continue;
+    const target = `${base}:2,${flags}`;
+    try {
+      await fsp.rename(join(newDir, name), join(curDir, target));
+    } catch (error) {
+      if (errorCode(error) === "ENOENT") continue; // another MUA took it
+      throw error;
+    }
+    curNames.push(target);
+    curBases.add(base);
+  }
+
+  const candidates = curNames
+    .map((name) => ({ name, base: splitMaildirName(name).base }))
+    .sort((a, b) => compareMaildirBases(a.base, b.base) || (a.name < b.name ? -1 : 1));
+  const seenUids = new Set<string>();
+  const unique: { name: string; base: string; uid: string }[] = [];
+  for (const candidate of candidates) {
+    const uid = maildirUid(candidate.base);
+    if (seenUids.has(uid)) continue; // a copy of a message under another flag set
+    seenUids.add(uid);
+    unique.push({ ...candidate, uid });
+  }
+
+  const cache = await SizeCache.load(dir);
+  const sizes: (number | undefined)[] = new Array(unique.length);
+  const toCompute: number[] = [];
+  for (let i = 0; i < unique.length; i++) {
+    const item = unique[i]!;
+    const virtual = dovecotVirtualSize(item.base);
+    if (virtual !== undefined) sizes[i] = virtual;
+    else toCompute.push(i);
+  }
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < toCompute.length) {
+      signal?.throwIfAborted();
+      const i = toCompute[next++]!;
+      const item = unique[i]!;
+      sizes[i] = await measure(join(curDir, item.name), item.base, cache, signal);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(SIZE_CONCURRENCY, toCompute.length) }, worker));
+  await cache.save(); // writes only if an entry was added or dropped
+
+  const entries: Entry[] = [];
+  for (let i = 0; i < unique.length; i++) {
+    const item = unique[i]!;
+    const size = sizes[i];
+    if (size === undefined) continue; // vanished while we looked
+    entries.push({ uid: item.uid, size, base: item.base, name: item.name });
+  }
+  return entries;
+}
+
+/** The RFC size of one file, from the cache or by streaming it; undefined if it vanished. */
+async function measure(
+  file: string,
+  base: string,
+  cache: SizeCache,
+  signal: AbortSignal | undefined,
+): Promise<number | undefined> {
+  try {
+    const stats = await fsp.stat(file);
+    const cached = cache.lookup(base, stats.mtimeMs, stats.size);
+    if (cached !== undefined) return cached;
+    const counter = new OctetSizeCounter();
+    const stream = createReadStream(file, {
+      highWaterMark: MAX_READ_CHUNK,
+      ...(signal === undefined ? {} : { signal }),
+    });
+    for await (const chunk of stream) counter.push(chunk as Buffer);
+    const size = counter.end();
+    const after = await fsp.stat(file);
+    // Only cache what was measured from an unchanged file.
+    if (after.mtimeMs === stats.mtimeMs && after.size === stats.size) {
+      cache.store(base, { mtimeMs: stats.mtimeMs, bytes: stats.size, size });
+    }
+    return size;
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+type State = "open" | "closed";
+
+class MaildirMaildrop implements Maildrop {
+  readonly messages: readonly MessageInfo[];
+  readonly #curDir: string;
+  readonly #entries: readonly Entry[];
+  readonly #lock: MaildirLock;
+  #state: State = "open";
+
+  constructor(curDir: string, entries: readonly Entry[], lock: MaildirLock) {
+    this.#curDir = curDir;
+    this.#entries = entries;
+    this.#lock = lock;
+    this.messages = Object.freeze(entries.map((e) => Object.freeze({ uid: e.uid, size: e.size })));
+  }
+
+  /**
+   * Streams the file in chunks of at most 64 KiB. Errors surface on iteration: a closed
+   * maildrop or a vanished file is a `BackendError`, a bad index a `RangeError`, an abort the
+   * signal's reason. Breaking out of the loop closes the file.
+   */
+  read(index: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+    return this.#read(index, signal);
+  }
+
+  async *#read(index: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+    if (this.#state !== "open") throw closedMaildropError();
+    const entry = this.#entries[index];
+    if (entry === undefined) throw new RangeError(`no message at index ${index}`);
+    signal?.throwIfAborted();
+    const handle = await this.#openEntry(entry, index);
+    const stream = createReadStream("", {
+      fd: handle,
+      highWaterMark: MAX_READ_CHUNK,
+      ...(signal === undefined ? {} : { signal }),
+    });
+    try {
+      for await (const chunk of stream) yield chunk as Buffer;
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      throw new BackendError("POP3_STORE", `message ${index + 1} could not be read`, {
+        cause: error,
+      });
+    } finally {
+      stream.destroy();
+    }
+  }
+
+  async #openEntry(entry: Entry, index: number): Promise<fsp.FileHandle> {
+    try {
+      try {
+        return await fsp.open(join(this.#curDir, entry.name), "r");
+      } catch (error) {
+        if (errorCode(error) !== "ENOENT") throw error;
+      }
+      // Another MUA may have changed the flags, and so the name.
+      const renamed = (await this.#findByBase(entry.base))[0];
+      if (renamed !== undefined) {
+        entry.name = renamed;
+        return await fsp.open(join(this.#curDir, renamed), "r");
+      }
+    } catch (error) {
+      throw new BackendError("POP3_STORE", `message ${index + 1} could not be opened`, {
+        cause: error,
+      });
+    }
+    throw new BackendError("POP3_STORE", `message ${index + 1} is gone from the Maildir`);
+  }
+
+  async #findByBase(base: string): Promise<string[]> {
+    const names = await listMessageFiles(this.#curDir);
+    return names.filter((name) => splitMaildirName(name).base === base);
+  }
+
+  /**
+   * Unlinks the messages, fsyncs `cur/`, then releases the lock (also on failure). Refuses to
+   * delete anything if the lock file is no longer ours.
+   */
+  async commit(deletedUids: readonly string[]): Promise<void> {
+    if (this.#state !== "open") throw closedMaildropError();
+    this.#state = "closed";
+    try {
+      await this.#commit(deletedUids);
+    } catch (error) {
+      throw asBackendError(error, "the deletions could not be committed");
+    } finally {
+      await this.#lock.release();
+    }
+  }
+
+  async #commit(deletedUids: readonly string[]): Promise<void> {
+    const wanted = new Set(deletedUids);
+    const doomed = this.#entries.filter((e) => wanted.has(e.uid));
+    if (doomed.length === 0) return;
+    if (!(await this.#lock.isHeld())) {
+      throw new BackendError("POP3_STORE", "the maildrop lock was lost; nothing was deleted");
+    }
+    const failures: unknown[] = [];
+    let current: Map<string, string[]> | undefined;
+    for (const entry of doomed) {
+      try {
+        if (await unlinkIfPresent(join(this.#curDir, entry.name))) continue;
+        // Renamed by a flag change since the snapshot: find it by base name.
+        current ??= await this.#namesByBase();
+        for (const name of current.get(entry.base) ?? []) {
+          await unlinkIfPresent(join(this.#curDir, name));
+        }
+      } catch (error) {
+        failures.push(error);
+      }
+    }
+    await syncDirectory(this.#curDir);
+    if (failures.length > 0) {
+      throw new BackendError(
+        "POP3_STORE",
+        `${failures.length} of ${doomed.length} deleted messages could not be removed`,
+        { cause: failures.length === 1 ? failures[0] : new AggregateError(failures) },
+      );
+    }
+  }
+
+  async #namesByBase(): Promise<Map<string, string[]>> {
+    const map = new Map<string, string[]>();
+    for (const name of await listMessageFiles(this.#curDir)) {
+      const { base } = splitMaildirName(name);
+      const list = map.get(base);
+      if (list === undefined) map.set(base, [name]);
+      else list.push(name);
+    }
+    return map;
+  }
+
+  async release(): Promise<void> {
+    if (this.#state !== "open") return;
+    this.#state = "closed";
+    await this.#lock.release();
+  }
+}
+
+/** Unlinks `file`; false if it was not there. */
+async function unlinkIfPresent(file: string): Promise<boolean> {
+  try {
+    await fsp.unlink(file);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return false;
+    throw error;
+  }
+}
+
+/** fsyncs a directory so the unlinks in it are durable. */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: fsp.FileHandle;
+  try {
+    handle = await fsp.open(dir, "r");
+  } catch (error) {
+    // Windows cannot open a directory; its unlinks are as durable as they get.
+    if (process.platform === "win32" && errorCode(error) === "EISDIR") return;
+    throw error;
+  }
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
