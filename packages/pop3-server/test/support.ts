@@ -56,9 +56,9 @@ export function certificate(name = "localhost"): Certificate {
   return made;
 }
 
-export interface TestServer {
+export interface TestServer<S extends MailStore = MemoryStore> {
   readonly server: Pop3Server;
-  readonly store: MemoryStore;
+  readonly store: S;
   readonly port: number;
   readonly tlsPort: number;
   close(): Promise<void>;
