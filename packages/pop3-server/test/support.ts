@@ -7,6 +7,7 @@ import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "n
 import { LINE_TOO_LONG, LineReader, MultilineDecoder } from "pop3-core";
 import {
   createServer,
+  type MailStore,
   MemoryStore,
   type Pop3Server,
   type ServerOptions,
@@ -67,10 +68,10 @@ export interface TestServer<S extends MailStore = MemoryStore> {
 export const USERS = { alice: "wonderland", bob: "builder" };
 
 /** Our server on 127.0.0.1 with a memory store, a plain+STLS and an implicit-TLS listener. */
-export async function startServer(
+export async function startServer<S extends MailStore = MemoryStore>(
   overrides: Partial<ServerOptions> = {},
-  store = new MemoryStore(),
-): Promise<TestServer> {
+  store: S = new MemoryStore() as unknown as S,
+): Promise<TestServer<S>> {
   const server = createServer({
     store,
     auth: staticUsers(USERS),

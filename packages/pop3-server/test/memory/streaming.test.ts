@@ -4,7 +4,7 @@ import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { createServer, type Maildrop, type MailStore, staticUsers } from "../../src/index";
 
-const SIZE = Number(process.env.MEMTEST_BYTES ?? 1024 * 1024 * 1024);
+const SIZE = Number(process.env["MEMTEST_BYTES"] ?? 1024 * 1024 * 1024);
 const CHUNK = 64 * 1024;
 
 // Garbage waiting for the collector is not memory the server holds: collect before sampling.
