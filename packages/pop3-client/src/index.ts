@@ -1,0 +1,10 @@
+export type { LoginMechanism, LoginOptions } from "./auth";
+export { type CallOptions, connect, Pop3Client, type QuitResult, type RawResult } from "./client";
+export {
+  ClientError,
+  type ClientErrorCode,
+  ServerReplyError,
+  TruncatedMessageError,
+} from "./errors";
+export { MessageStream } from "./message-stream";
+export type { ClientOptions, TraceEvent } from "./options";

@@ -1,0 +1,236 @@
+import { LocalProtocolError, RemoteProtocolError } from "pop3-core";
+import { afterEach, describe, expect, it } from "vitest";
+import { connect, type Pop3Client, type TraceEvent } from "../src/index";
+import { goodServer, MESSAGE, type ScriptedServer, scriptedServer } from "./scripted-server";
+
+let server: ScriptedServer | undefined;
+let client: Pop3Client | undefined;
+afterEach(async () => {
+  client?.close();
+  client = undefined;
+  await server?.close();
+  server = undefined;
+});
+
+async function plainClient(port: number, extra: Partial<Parameters<typeof connect>[0]> = {}) {
+  return connect({ host: "127.0.0.1", port, tls: "none", ...extra });
+}
+
+describe("pop3-client against a scripted server", () => {
+  it("runs a whole session: login, STAT, LIST, UIDL, RETR, TOP, DELE, QUIT", async () => {
+    server = await scriptedServer({ greeting: "+OK ready <1.2@test>\r\n", answer: goodServer() });
+    client = await plainClient(server.port);
+    expect(client.greeting.apopTimestamp).toBe("<1.2@test>");
+    expect(client.capabilityList.has("PIPELINING")).toBe(true);
+    await client.login({ user: "alice", password: "secret", mechanism: "USER" });
+    expect(client.state).toBe("TRANSACTION");
+    expect(await client.stat()).toEqual({ count: 2, size: MESSAGE.length * 2 });
+    expect(await client.list()).toEqual([
+      { msg: 1, size: MESSAGE.length },
+      { msg: 2, size: MESSAGE.length },
+    ]);
+    expect(await client.uidl(2)).toEqual({ msg: 2, uid: "uid-two" });
+    expect((await client.retrieveBytes(1)).toString("latin1")).toBe(MESSAGE);
+    expect((await (await client.top(1, 0)).bytes()).toString()).toBe(
+      "From: a@example.org\r\nSubject: hi\r\n\r\n",
+    );
+    await client.delete(1);
+    expect(await client.quit()).toEqual({ committed: true, reply: { ok: true, text: "bye" } });
+  });
+
+  it("gets the same results when every reply arrives one byte at a time", async () => {
+    server = await scriptedServer({ answer: goodServer(), chunkSize: 1 });
+    client = await plainClient(server.port);
+    await client.login({ user: "alice", password: "secret" });
+    expect(await client.uidl()).toEqual([
+      { msg: 1, uid: "uid-one" },
+      { msg: 2, uid: "uid-two" },
+    ]);
+    expect((await client.retrieveBytes(2)).toString("latin1")).toBe(MESSAGE);
+  });
+
+  it("pipelines when the server advertises PIPELINING, and not otherwise", async () => {
+    server = await scriptedServer({ answer: goodServer({ pipelining: true }) });
+    client = await plainClient(server.port);
+    await client.login({ user: "alice", password: "secret" });
+    const start = server.received.length;
+    const results = await Promise.all([
+      client.retrieveBytes(1),
+      client.retrieveBytes(2),
+      client.noop(),
+    ]);
+    expect(results[0]?.toString("latin1")).toBe(MESSAGE);
+    expect(server.received.slice(start)).toEqual(["LIST 1", "RETR 1", "LIST 2", "RETR 2", "NOOP"]);
+    expect(Math.max(...server.linesPerRead)).toBeGreaterThan(1);
+
+    const serial = await scriptedServer({ answer: goodServer({ pipelining: false }) });
+    const other = await plainClient(serial.port);
+    await other.login({ user: "alice", password: "secret" });
+    await Promise.all([other.retrieveBytes(1), other.retrieveBytes(2), other.noop()]);
+    expect(Math.max(...serial.linesPerRead)).toBe(1);
+    other.close();
+    await serial.close();
+  });
+
+  it("reports -ERR with its response code and whether a retry makes sense", async () => {
+    server = await scriptedServer({
+      answer: (line) => {
+        if (line.startsWith("CAPA")) return "+OK\r\nUSER\r\n.\r\n";
+        if (line.startsWith("USER")) return "+OK\r\n";
+        return "-ERR [IN-USE] maildrop locked\r\n";
+      },
+    });
+    client = await plainClient(server.port);
+    const error = await client
+      .login({ user: "alice", password: "secret" })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: "POP3_SERVER_ERROR",
+      responseCode: "IN-USE",
+      retryable: true,
+    });
+    expect(String((error as Error).message)).not.toContain("secret");
+  });
+
+  it("never puts a password in errors or traces, and refuses CR/LF before sending", async () => {
+    const trace: TraceEvent[] = [];
+    server = await scriptedServer({ answer: goodServer() });
+    client = await plainClient(server.port, { trace: (e) => trace.push(e) });
+    const bad = await client
+      .login({ user: "alice", password: "hunter2\r\nDELE 1", mechanism: "USER" })
+      .catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(LocalProtocolError);
+    expect(String((bad as Error).message)).not.toContain("hunter2");
+    expect(server.received).not.toContain("DELE 1");
+    const injected = await client
+      .login({ user: "alice\r\nDELE 1", password: "x", mechanism: "USER" })
+      .catch((e: unknown) => e);
+    expect(injected).toBeInstanceOf(LocalProtocolError);
+    await client.login({ user: "alice", password: "secret", mechanism: "USER" });
+    expect(trace.map((t) => t.line)).toContain("PASS ***");
+    expect(JSON.stringify(trace)).not.toContain("secret");
+    expect(server.received.some((l) => l.startsWith("DELE"))).toBe(false);
+  });
+
+  it("fails connecting when the server offers no STLS, unless cleartext is allowed", async () => {
+    server = await scriptedServer({ answer: goodServer() });
+    const error = await connect({ host: "127.0.0.1", port: server.port }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "POP3_TLS" });
+    client = await connect({ host: "127.0.0.1", port: server.port, allowCleartext: true });
+    expect(client.secure).toBe(false);
+  });
+
+  it("treats bytes after the +OK to STLS as an attack and closes", async () => {
+    server = await scriptedServer({
+      answer: (line) => {
+        if (line === "CAPA") return "+OK\r\nSTLS\r\n.\r\n";
+        if (line === "STLS") return "+OK begin\r\n+OK injected\r\n";
+        return undefined;
+      },
+    });
+    const error = await connect({ host: "127.0.0.1", port: server.port }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "POP3_UNEXPECTED_DATA" });
+  });
+});
+
+describe("faults", () => {
+  it("times out on a server that never greets, and on one that stops answering", async () => {
+    server = await scriptedServer({ greeting: null, answer: () => undefined });
+    const silent = await plainClient(server.port, { timeouts: { greeting: 200 } }).catch(
+      (e: unknown) => e,
+    );
+    expect(silent).toMatchObject({ code: "POP3_TIMEOUT" });
+    await server.close();
+
+    server = await scriptedServer({ answer: (line) => (line === "CAPA" ? "-ERR\r\n" : undefined) });
+    client = await plainClient(server.port, { timeouts: { command: 200 } });
+    await expect(client.login({ user: "alice", password: "x" })).rejects.toMatchObject({
+      code: "POP3_TIMEOUT",
+    });
+    await expect(client.capabilities()).rejects.toMatchObject({ code: "POP3_TIMEOUT" });
+  });
+
+  it("fails the stream when the connection drops in the middle of a RETR", async () => {
+    const answer = goodServer();
+    server = await scriptedServer({
+      answer: (line, socket) => {
+        if (!line.startsWith("RETR")) return answer(line, socket);
+        socket.end(`+OK\r\n${MESSAGE.slice(0, 20)}`);
+        return undefined;
+      },
+    });
+    client = await plainClient(server.port);
+    await client.login({ user: "alice", password: "secret" });
+    const stream = await client.retrieve(1);
+    await expect(stream.bytes()).rejects.toMatchObject({ code: "POP3_CLOSED" });
+    await expect(client.noop()).rejects.toMatchObject({ code: "POP3_CLOSED" });
+  });
+
+  it("detects a wrong size (a server that forgets dot-stuffing) and then never trusts the stream", async () => {
+    const answer = goodServer();
+    server = await scriptedServer({
+      answer: (line, socket) => {
+        if (line.startsWith("RETR")) return `+OK\r\nline one\r\n.\r\nline three\r\n.\r\n`;
+        if (line.startsWith("LIST 1")) return "+OK 1 26\r\n";
+        return answer(line, socket);
+      },
+    });
+    client = await plainClient(server.port);
+    await client.login({ user: "alice", password: "secret" });
+    const stream = await client.retrieve(1);
+    await expect(stream.bytes()).rejects.toMatchObject({
+      code: "POP3_TRUNCATED",
+      expected: 26,
+      received: 10,
+    });
+    // The rest of the unstuffed body is not a reply: the connection is given up, not misread.
+    await expect(client.noop()).rejects.toBeInstanceOf(RemoteProtocolError);
+  });
+
+  it("only warns about a wrong size when asked to", async () => {
+    const answer = goodServer();
+    server = await scriptedServer({
+      answer: (line, socket) =>
+        line.startsWith("LIST 1") ? "+OK 1 999\r\n" : answer(line, socket),
+    });
+    const warnings: Error[] = [];
+    client = await plainClient(server.port, {
+      onSizeMismatch: "warn",
+      onWarning: (w) => warnings.push(w),
+    });
+    await client.login({ user: "alice", password: "secret" });
+    expect((await client.retrieveBytes(1)).toString("latin1")).toBe(MESSAGE);
+    expect(warnings).toMatchObject([{ code: "POP3_TRUNCATED", expected: 999 }]);
+  });
+
+  it("resyncs after an aborted download: the next reply is read correctly", async () => {
+    const answer = goodServer();
+    const big = `${"x".repeat(70)}\r\n`.repeat(50_000);
+    server = await scriptedServer({
+      answer: (line, socket) => {
+        if (line === "LIST 1") return `+OK 1 ${big.length}\r\n`;
+        if (line === "RETR 1") return `+OK\r\n${big}.\r\n`;
+        return answer(line, socket);
+      },
+    });
+    client = await plainClient(server.port);
+    await client.login({ user: "alice", password: "secret" });
+    const controller = new AbortController();
+    const stream = await client.retrieve(1, { signal: controller.signal });
+    const first = await new Promise<Buffer>((resolve) => stream.once("data", resolve));
+    expect(first.length).toBeGreaterThan(0);
+    controller.abort();
+    await expect(stream.bytes()).rejects.toMatchObject({ code: "POP3_ABORTED" });
+    expect(await client.uidl(1)).toEqual({ msg: 1, uid: "uid-one" });
+  });
+
+  it("disposing sends RSET and QUIT, so nothing is deleted", async () => {
+    server = await scriptedServer({ answer: goodServer() });
+    {
+      await using disposable = await plainClient(server.port);
+      await disposable.login({ user: "alice", password: "secret" });
+      await disposable.delete(1);
+    }
+    expect(server.received.slice(-3)).toEqual(["DELE 1", "RSET", "QUIT"]);
+  });
+});
