@@ -1,0 +1,168 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Secret, timingSafeEqual } from "pop3-core";
+import {
+  type Authenticator,
+  createServer,
+  type Maildrop,
+  type MailStore,
+  MemoryStore,
+  type Pop3Server,
+  type ServerOptions,
+  type ServerStats,
+} from "pop3-server";
+import { generateCertificate, type TestCertificate } from "./certificate";
+
+export interface TestServerOptions {
+  /** Also listen with implicit TLS and offer STLS, with a generated certificate. */
+  readonly tls?: boolean;
+  /** Users and passwords to start with. */
+  readonly users?: Readonly<Record<string, string>>;
+  /** Anything else for `createServer` (limits, greeting, loginDelaySeconds...). */
+  readonly server?: Partial<
+    Omit<ServerOptions, "store" | "auth" | "plain" | "implicitTls" | "tls">
+  >;
+}
+
+/** A committed UPDATE: which messages a session removed with DELE + QUIT. */
+export interface Deletion {
+  readonly user: string;
+  readonly uids: readonly string[];
+  readonly at: Date;
+}
+
+export interface TestServer extends AsyncDisposable {
+  readonly host: string;
+  readonly port: number;
+  /** `pop3://127.0.0.1:<port>` */
+  readonly url: string;
+  /** The implicit-TLS port, with `tls: true`. */
+  readonly tlsPort: number | undefined;
+  /** `pop3s://127.0.0.1:<tlsPort>`, with `tls: true`. */
+  readonly tlsUrl: string | undefined;
+  /** What a client must trust, with `tls: true`. */
+  readonly certificate: TestCertificate | undefined;
+  readonly server: Pop3Server;
+  addUser(user: string, password: string): void;
+  addMessage(
+    user: string,
+    message: string | Uint8Array,
+    options?: { uid?: string },
+  ): { uid: string; size: number };
+  /** Adds an `.eml` file's bytes as they are. */
+  addEml(user: string, path: string): Promise<{ uid: string; size: number }>;
+  /** Adds every message of a Maildir folder (`new/` and `cur/`), in name order. */
+  addMaildir(user: string, folder: string): Promise<number>;
+  /** What the user's maildrop holds now. */
+  messages(user: string): { uid: string; size: number; bytes: Uint8Array }[];
+  /** Every committed UPDATE, oldest first. */
+  readonly deletions: readonly Deletion[];
+  stats(): Readonly<ServerStats>;
+  /** Empties every maildrop and the deletion log; users stay. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * An in-process POP3 server on 127.0.0.1 and a free port, with a memory store to seed and
+ * inspect: the POP3 counterpart of GreenMail, built on pop3-server. Cleartext logins are allowed
+ * (it only listens on loopback).
+ */
+export async function createTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const users = new Map<string, string>(Object.entries(options.users ?? {}));
+  const deletions: Deletion[] = [];
+  let store = new MemoryStore();
+  const recordingStore: MailStore = {
+    async openMaildrop(user, signal) {
+      const maildrop = await store.openMaildrop(user, signal);
+      return recordCommits(maildrop, (uids) => deletions.push({ user, uids, at: new Date() }));
+    },
+  };
+  const certificate = options.tls ? await generateCertificate() : undefined;
+  const server = createServer({
+    ...options.server,
+    store: recordingStore,
+    auth: mapAuthenticator(users),
+    plain: { host: "127.0.0.1", port: 0 },
+    ...(certificate === undefined
+      ? {}
+      : { implicitTls: { host: "127.0.0.1", port: 0 }, tls: certificate }),
+    allowCleartextAuth: true,
+    hostname: options.server?.hostname ?? "pop3-test-server",
+    limits: { failedLoginDelayMs: 0, ...options.server?.limits },
+  });
+  const addresses = await server.listen();
+  const port = addresses.plain?.port as number;
+  const tlsPort = addresses.implicitTls?.port;
+
+  const addMessage: TestServer["addMessage"] = (user, message, messageOptions) =>
+    store.addMessage(user, message, messageOptions);
+
+  return {
+    host: "127.0.0.1",
+    port,
+    url: `pop3://127.0.0.1:${port}`,
+    tlsPort,
+    tlsUrl: tlsPort === undefined ? undefined : `pop3s://127.0.0.1:${tlsPort}`,
+    certificate,
+    server,
+    deletions,
+    addUser: (user, password) => {
+      users.set(user, password);
+    },
+    addMessage,
+    addEml: async (user, path) => addMessage(user, await readFile(path)),
+    addMaildir: async (user, folder) => {
+      let count = 0;
+      for (const sub of ["cur", "new"]) {
+        const dir = join(folder, sub);
+        const names = (await readdir(dir).catch(() => [] as string[]))
+          .filter((n) => !n.startsWith("."))
+          .sort();
+        for (const name of names) {
+          addMessage(user, await readFile(join(dir, name)));
+          count += 1;
+        }
+      }
+      return count;
+    },
+    messages: (user) => store.messages(user),
+    stats: () => server.stats(),
+    reset: () => {
+      store = new MemoryStore();
+      deletions.length = 0;
+    },
+    close: () => server.close(),
+    [Symbol.asyncDispose]: () => server.close(),
+  };
+}
+
+function recordCommits(maildrop: Maildrop, onCommit: (uids: readonly string[]) => void): Maildrop {
+  return {
+    messages: maildrop.messages,
+    read: (index, signal) => maildrop.read(index, signal),
+    release: () => maildrop.release(),
+    commit: async (uids) => {
+      await maildrop.commit(uids);
+      onCommit([...uids]);
+    },
+  };
+}
+
+/** Users from a live map, so tests can add users after start; shared secrets allow APOP and CRAM-MD5. */
+function mapAuthenticator(users: Map<string, string>): Authenticator {
+  const encoder = new TextEncoder();
+  return {
+    async verifyPassword(user, password) {
+      const known = users.get(user);
+      const ok =
+        known !== undefined &&
+        timingSafeEqual(encoder.encode(known), encoder.encode(password.reveal()));
+      return ok ? { ok: true, user } : { ok: false };
+    },
+    async getSharedSecret(user) {
+      const known = users.get(user);
+      return known === undefined ? undefined : new Secret(known);
+    },
+  };
+}
