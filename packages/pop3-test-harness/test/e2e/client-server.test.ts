@@ -115,9 +115,9 @@ describe("pop3-client against pop3-server", () => {
     const listing = await client.list();
     expect(listing.map((l) => l.size)).toEqual(messages.map((m) => wireForm(m).length));
     const fetched = await Promise.all(messages.map((_, i) => client.retrieveBytes(i + 1)));
-    fetched.forEach((bytes, i) =>
-      expect(bytes.equals(wireForm(messages[i] as Buffer)), `message ${i + 1}`).toBe(true),
-    );
+    for (const [i, bytes] of fetched.entries()) {
+      expect(bytes.equals(wireForm(messages[i] as Buffer)), `message ${i + 1}`).toBe(true);
+    }
     const uids = await client.uidl();
     expect(new Set(uids.map((u) => u.uid)).size).toBe(messages.length);
   });
