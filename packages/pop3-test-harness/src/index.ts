@@ -1,7 +1,10 @@
 export { generateCertificate, type TestCertificate } from "./certificate";
+export { createFaultProxy, type FaultProxy } from "./faults/proxy";
+export type { Fault, FaultRule } from "./faults/types";
 export {
   createTestServer,
   type Deletion,
+  type FaultControl,
   type TestServer,
   type TestServerOptions,
 } from "./test-server";

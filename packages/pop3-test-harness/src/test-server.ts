@@ -12,6 +12,8 @@ import {
   type ServerStats,
 } from "pop3-server";
 import { generateCertificate, type TestCertificate } from "./certificate";
+import { createFaultProxy } from "./faults/proxy";
+import type { FaultRule } from "./faults/types";
 
 export interface TestServerOptions {
   /** Also listen with implicit TLS and offer STLS, with a generated certificate. */
@@ -22,6 +24,16 @@ export interface TestServerOptions {
   readonly server?: Partial<
     Omit<ServerOptions, "store" | "auth" | "plain" | "implicitTls" | "tls">
   >;
+  /** Faults for every connection to `port` (see `faults.add` for later ones). */
+  readonly faults?: readonly FaultRule[];
+}
+
+/** Fault injection on the plain port; rules apply to connections opened after they are added. */
+export interface FaultControl {
+  add(rule: FaultRule): void;
+  clear(): void;
+  /** The next `times` UPDATEs (QUIT after DELE) fail: `-ERR [SYS/TEMP]`, nothing deleted. */
+  failCommits(times?: number): void;
 }
 
 /** A committed UPDATE: which messages a session removed with DELE + QUIT. */
@@ -43,6 +55,9 @@ export interface TestServer extends AsyncDisposable {
   /** What a client must trust, with `tls: true`. */
   readonly certificate: TestCertificate | undefined;
   readonly server: Pop3Server;
+  /** The server itself, without the fault proxy in front. */
+  readonly directPort: number;
+  readonly faults: FaultControl;
   addUser(user: string, password: string): void;
   addMessage(
     user: string,
@@ -71,7 +86,12 @@ export interface TestServer extends AsyncDisposable {
 export async function createTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const users = new Map<string, string>(Object.entries(options.users ?? {}));
   const deletions: Deletion[] = [];
-  let store = new MemoryStore();
+  const failCommit = (): boolean => {
+    if (failingCommits <= 0) return false;
+    failingCommits -= 1;
+    return true;
+  };
+  let store = new MemoryStore({ failCommit });
   const recordingStore: MailStore = {
     async openMaildrop(user, signal) {
       const maildrop = await store.openMaildrop(user, signal);
@@ -92,8 +112,19 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     limits: { failedLoginDelayMs: 0, ...options.server?.limits },
   });
   const addresses = await server.listen();
-  const port = addresses.plain?.port as number;
+  const directPort = addresses.plain?.port as number;
   const tlsPort = addresses.implicitTls?.port;
+  // The public port goes through the fault proxy, which pipes untouched while no rule is set.
+  const proxy = await createFaultProxy(
+    { host: "127.0.0.1", port: directPort },
+    options.faults ?? [],
+  );
+  const port = proxy.port;
+  let failingCommits = 0;
+  const close = async (): Promise<void> => {
+    await proxy.close();
+    await server.close();
+  };
 
   const addMessage: TestServer["addMessage"] = (user, message, messageOptions) =>
     store.addMessage(user, message, messageOptions);
@@ -106,6 +137,14 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     tlsUrl: tlsPort === undefined ? undefined : `pop3s://127.0.0.1:${tlsPort}`,
     certificate,
     server,
+    directPort,
+    faults: {
+      add: (rule) => proxy.add(rule),
+      clear: () => proxy.clear(),
+      failCommits: (times = 1) => {
+        failingCommits = times;
+      },
+    },
     deletions,
     addUser: (user, password) => {
       users.set(user, password);
@@ -129,11 +168,13 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     messages: (user) => store.messages(user),
     stats: () => server.stats(),
     reset: () => {
-      store = new MemoryStore();
+      store = new MemoryStore({ failCommit });
       deletions.length = 0;
+      failingCommits = 0;
+      proxy.clear();
     },
-    close: () => server.close(),
-    [Symbol.asyncDispose]: () => server.close(),
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 

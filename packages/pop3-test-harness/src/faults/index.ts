@@ -1,0 +1,2 @@
+export { createFaultProxy, type FaultProxy } from "./proxy";
+export type { Fault, FaultRule } from "./types";
