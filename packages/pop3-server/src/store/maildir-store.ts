@@ -1,5 +1,6 @@
 import { createReadStream } from "node:fs";
 import * as fsp from "node:fs/promises";
+import { hostname } from "node:os";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { OctetSizeCounter } from "pop3-core";
 import { BackendError, InvalidUserError, MaildropInUseError } from "../errors";
@@ -14,6 +15,9 @@ import {
 } from "./maildir-names";
 import { SizeCache } from "./maildir-size-cache";
 import type { Maildrop, MailStore, MessageInfo } from "./types";
+
+/** Counts deliveries in this process, for unique Maildir names. */
+let deliveries = 0;
 
 /** The lock file's name, in the Maildir's top directory. */
 export const MAILDIR_LOCK_FILE = "pop3.lock";
@@ -129,6 +133,31 @@ export class MaildirStore implements MailStore {
       if (signal?.aborted) throw signal.reason;
       throw asBackendError(error, "the maildrop could not be read");
     }
+  }
+
+  /**
+   * Delivers a message into `user`'s Maildir the way an MTA does: write to `tmp/`, fsync, rename
+   * into `new/`, fsync `new/`. The message is stored as given (any line ends). Sessions open now
+   * see it from their next login. Returns the file's path.
+   */
+  async deliver(user: string, message: Uint8Array | string): Promise<string> {
+    const dir = this.maildirPath(user);
+    await this.#prepare(dir);
+    deliveries += 1;
+    const now = Date.now();
+    const unique = `${Math.floor(now / 1000)}.M${(now % 1000) * 1000}P${process.pid}Q${deliveries}.${hostname().replace(/[/:]/g, "_")}`;
+    const temporary = join(dir, "tmp", unique);
+    const handle = await fsp.open(temporary, "wx", 0o600);
+    try {
+      await handle.writeFile(message);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    const target = join(dir, "new", unique);
+    await fsp.rename(temporary, target);
+    await syncDirectory(join(dir, "new"));
+    return target;
   }
 
   async #prepare(dir: string): Promise<void> {

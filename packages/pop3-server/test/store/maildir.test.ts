@@ -579,3 +579,23 @@ describe("MaildirLock takeover", () => {
     expect(await fsp.readdir(dir)).toEqual([]);
   });
 });
+
+describe("MaildirStore.deliver", () => {
+  it("delivers through tmp/ into new/, and the next session sees the message byte for byte", async () => {
+    const root = await fsp.mkdtemp(join(tmpdir(), "pop3-deliver-"));
+    try {
+      const store = new MaildirStore({ root });
+      const first = await store.deliver("carol", "Subject: one\n\nfirst\n");
+      const second = await store.deliver("carol", Buffer.from("Subject: two\r\n\r\nsecond\r\n"));
+      expect(first).not.toBe(second);
+      expect(await fsp.readdir(join(root, "carol", "Maildir", "tmp"))).toEqual([]);
+      expect(await fsp.readdir(join(root, "carol", "Maildir", "new"))).toHaveLength(2);
+      const maildrop = await store.openMaildrop("carol");
+      expect(maildrop.messages.map((m) => m.size)).toEqual([23, 24]);
+      await maildrop.release();
+      await expect(store.deliver("../evil", "x")).rejects.toMatchObject({ code: "POP3_BAD_USER" });
+    } finally {
+      await fsp.rm(root, { recursive: true, force: true });
+    }
+  });
+});
