@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { SecureContext } from "node:tls";
+import type { SecureContext, SecureContextOptions } from "node:tls";
 import type { LoginDelayTracker, LoginThrottle } from "./auth/throttle";
 import type { ResolvedOptions } from "./options";
 
@@ -49,6 +49,8 @@ export interface ServerContext {
 
 export interface TlsSetup {
   readonly secureContext: SecureContext;
+  /** The same default certificate as options, for `tls.createServer`. */
+  readonly contextOptions: SecureContextOptions;
   readonly SNICallback: (
     servername: string,
     callback: (error: Error | null, context?: SecureContext) => void,

@@ -94,7 +94,8 @@ export function createServer(input: ServerOptions): Pop3Server {
     if (options.implicitTls !== undefined && tls !== undefined) {
       const server = createTlsServer(
         {
-          secureContext: tls.secureContext,
+          // The default certificate answers clients that send no SNI (an IP address, poplib, curl).
+          ...tls.contextOptions,
           SNICallback: tls.SNICallback,
           handshakeTimeout: options.limits.tlsHandshakeTimeoutMs,
           noDelay: true,
@@ -175,6 +176,7 @@ function tlsSetup(options: TlsOptions): TlsSetup {
   }
   return {
     secureContext,
+    contextOptions: { ...base, key: options.key, cert: options.cert },
     SNICallback: (servername, callback) => {
       const name = servername.toLowerCase();
       // An exact name, else a wildcard entry for its parent domain, else the default pair.

@@ -167,9 +167,19 @@ describePeer(curlPeer, "interop: curl pop3:// and pop3s://", () => {
     for (const { options, command } of cases) {
       await unlocked();
       const { args, files } = retrieveArgs(base, [1, 2]);
-      const result = await curl(["-v", "-u", "alice:wonderland", "--login-options", options, ...args]);
+      const result = await curl([
+        "-v",
+        "-u",
+        "alice:wonderland",
+        "--login-options",
+        options,
+        ...args,
+      ]);
       expectSuccess(result);
-      expect(sent(result).filter((c) => command.test(c)), options).toHaveLength(1);
+      expect(
+        sent(result).filter((c) => command.test(c)),
+        options,
+      ).toHaveLength(1);
       expectFiles(files, [1, 2]);
     }
     await unlocked();
@@ -192,14 +202,29 @@ describePeer(curlPeer, "interop: curl pop3:// and pop3s://", () => {
     const resolve = ["--resolve", `localhost:${t.tlsPort}:127.0.0.1`];
     const numbers = edge().map((_, i) => i + 1);
     const { args, files } = retrieveArgs(`pop3s://localhost:${t.tlsPort}`, numbers);
-    const result = await curl(["-v", "--cacert", ca, ...resolve, "-u", "alice:wonderland", ...args]);
+    const result = await curl([
+      "-v",
+      "--cacert",
+      ca,
+      ...resolve,
+      "-u",
+      "alice:wonderland",
+      ...args,
+    ]);
     expectSuccess(result);
     expect(result.stderr).toMatch(/SSL connection using TLSv1\.[23]/);
     expect(sent(result)).not.toContain("STLS");
     expectFiles(files, numbers);
 
     await unlocked();
-    const refused = await curl(["--cacert", wrongCa, ...resolve, "-u", "alice:wonderland", `pop3s://localhost:${t.tlsPort}/1`]);
+    const refused = await curl([
+      "--cacert",
+      wrongCa,
+      ...resolve,
+      "-u",
+      "alice:wonderland",
+      `pop3s://localhost:${t.tlsPort}/1`,
+    ]);
     expect(refused.code).toBe(60); // CURLE_PEER_FAILED_VERIFICATION
   }, 60_000);
 
@@ -228,7 +253,15 @@ describePeer(curlPeer, "interop: curl pop3:// and pop3s://", () => {
     expectFiles(files, numbers);
 
     await unlocked();
-    const refused = await curl(["--ssl-reqd", "--cacert", wrongCa, ...resolve, "-u", "alice:wonderland", `pop3://localhost:${t.port}/1`]);
+    const refused = await curl([
+      "--ssl-reqd",
+      "--cacert",
+      wrongCa,
+      ...resolve,
+      "-u",
+      "alice:wonderland",
+      `pop3://localhost:${t.port}/1`,
+    ]);
     expect(refused.code).toBe(60);
     expect(t.server.stats().authFailures).toBe(0);
   }, 60_000);
@@ -242,8 +275,17 @@ describePeer(curlPeer, "interop: curl pop3:// and pop3s://", () => {
     expect(sent(dele)).toContain("DELE 1");
     await unlocked();
     expect(t.store.messages("alice").map((m) => m.uid)).toEqual(uids.slice(1));
+    // curl -v does not echo its QUIT, but the server saw it: the deletion was committed.
+    expect(t.server.stats()).toMatchObject({ updates: 1, messagesDeleted: 1 });
 
-    const missing = await curl(["-u", "alice:wonderland", "-X", `DELE ${messages.length}9`, "-I", `${base}/`]);
+    const missing = await curl([
+      "-u",
+      "alice:wonderland",
+      "-X",
+      `DELE ${messages.length}9`,
+      "-I",
+      `${base}/`,
+    ]);
     expect(missing.code).not.toBe(0);
     await unlocked();
     const left = t.store.messages("alice");

@@ -71,6 +71,14 @@ describe("TLS", () => {
     ).rejects.toThrow();
   });
 
+  it("answers clients that send no SNI (an IP address) with the default certificate", async () => {
+    t = await startServer();
+    const client = await RawClient.connect(t.tlsPort, { tls: { ca: certificate().cert } });
+    expect(client.tlsSocket?.authorized).toBe(true);
+    expect(await client.line()).toMatch(/^\+OK/);
+    client.close();
+  });
+
   it("picks the certificate by SNI", async () => {
     const other = certificate("mail.example.test");
     t = await startServer({ tls: { ...certificate(), sni: { "mail.example.test": other } } });
