@@ -1,0 +1,143 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { join } from "node:path";
+import { addUserToFile, createServer, MaildirStore, userFile } from "pop3-server";
+import { generateCertificate } from "pop3-test-harness";
+import { type DemoConfig, DemoConfigError, loadConfig } from "./config";
+import { createLogger } from "./logger";
+import { aliceMessages, bobMessages } from "./seed";
+
+const USAGE = `Usage:
+  pop3-demo-server [--config FILE] [--json]     start the demo server
+  pop3-demo-server deliver USER [FILE|-]        add a message to USER's Maildir (stdin with -)
+  pop3-demo-server --help
+
+Environment: POP3_DEMO_HOST (127.0.0.1), POP3_DEMO_PORT (1110), POP3_DEMO_TLS_PORT (1995),
+POP3_DEMO_DATA (./data), POP3_DEMO_LOG (pretty|json), POP3_DEMO_LOG_LEVEL, POP3_DEMO_LOGIN_DELAY,
+POP3_DEMO_CONFIG (a JSON file with the same keys: host, port, tlsPort, dataDir, log, logLevel).`;
+
+const DEMO_USERS = { alice: "alice", bob: "bob" } as const;
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."));
+}
+
+/** First start: users, a certificate, and seeded Maildirs. Later starts reuse them. */
+async function prepare(
+  config: DemoConfig,
+  store: MaildirStore,
+): Promise<{ key: string; cert: string }> {
+  const tlsDir = join(config.dataDir, "tls");
+  const keyPath = join(tlsDir, "key.pem");
+  const certPath = join(tlsDir, "cert.pem");
+  if (!existsSync(certPath)) {
+    mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
+    const generated = await generateCertificate({ days: 365 });
+    writeFileSync(keyPath, generated.key, { mode: 0o600 });
+    writeFileSync(certPath, generated.cert);
+  }
+  const usersPath = join(config.dataDir, "users");
+  if (!existsSync(usersPath)) {
+    for (const [user, password] of Object.entries(DEMO_USERS))
+      await addUserToFile(usersPath, user, password);
+    for (const message of aliceMessages()) await store.deliver("alice", message);
+    for (const message of bobMessages()) await store.deliver("bob", message);
+  }
+  return { key: readFileSync(keyPath, "utf8"), cert: readFileSync(certPath, "utf8") };
+}
+
+async function start(args: readonly string[]): Promise<void> {
+  const configFile = valueOf(args, "--config");
+  const config = loadConfig(process.env, { configFile, json: args.includes("--json") });
+  const logger = createLogger(config.log, config.logLevel);
+  mkdirSync(config.dataDir, { recursive: true });
+  const store = new MaildirStore({ root: join(config.dataDir, "mail") });
+  const tls = await prepare(config, store);
+  const loopback = isLoopback(config.host);
+  const server = createServer({
+    store,
+    auth: userFile(join(config.dataDir, "users")),
+    plain: { host: config.host, port: config.port },
+    implicitTls: { host: config.host, port: config.tlsPort },
+    tls,
+    // Cleartext passwords only where they cannot leave the machine.
+    allowCleartextAuth: loopback,
+    greeting: "pop3-toolkit demo server ready",
+    implementation: "pop3-toolkit demo",
+    ...(config.loginDelaySeconds > 0 ? { loginDelaySeconds: config.loginDelaySeconds } : {}),
+    // Ctrl-C should feel quick: give running sessions two seconds, then end them without UPDATE.
+    limits: { shutdownGraceMs: 2000 },
+    logger,
+  });
+  const { plain, implicitTls } = await server.listen();
+  const certPath = join(config.dataDir, "tls", "cert.pem");
+  const host = config.host;
+  const p = plain?.port;
+  const s = implicitTls?.port;
+  process.stdout.write(`
+POP3 demo server ready
+  plain + STLS  ${host}:${p}
+  implicit TLS  ${host}:${s}
+  users         alice / alice (12 messages), bob / bob
+  data          ${config.dataDir}${loopback ? "" : "\n  note          not loopback: cleartext logins are refused, use STLS or TLS"}
+
+Connect with:
+  the CLI        pnpm pop3 list --url pop3://alice@${host}:${p} --ca ${certPath}   (password: alice)
+  curl (STLS)    curl --ssl-reqd --cacert ${certPath} pop3://alice:alice@${host}:${p}/1
+  curl (TLS)     curl --cacert ${certPath} pop3s://alice:alice@${host}:${s}/
+  Python poplib  python3 -c "import poplib,ssl; c=poplib.POP3_SSL('${host}',${s},context=ssl.create_default_context(cafile='${certPath}')); c.user('alice'); c.pass_('alice'); print(c.stat()); c.quit()"
+Add mail:        pnpm --filter demo-server exec pop3-demo-server deliver alice message.eml
+Stop with Ctrl-C (sessions end without deleting anything that was not QUIT).
+`);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      logger.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    void server.close().then(() => process.exit(0));
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+async function deliver(args: readonly string[]): Promise<void> {
+  const [user, file = "-"] = args;
+  if (user === undefined) throw new DemoConfigError("deliver needs a user: deliver USER [FILE|-]");
+  const config = loadConfig(process.env, { configFile: valueOf(args, "--config") });
+  const store = new MaildirStore({ root: join(config.dataDir, "mail") });
+  const message = file === "-" ? await readStdin() : await readFile(file);
+  const path = await store.deliver(user, message);
+  process.stdout.write(`${path}\n`);
+}
+
+async function readStdin(): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of process.stdin) parts.push(part as Buffer);
+  return Buffer.concat(parts);
+}
+
+function valueOf(args: readonly string[], flag: string): string | undefined {
+  const index = args.indexOf(flag);
+  return index === -1 ? undefined : args[index + 1];
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (args[0] === "deliver") return deliver(args.slice(1));
+  return start(args);
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`pop3-demo-server: ${message}\n`);
+  process.exit(error instanceof DemoConfigError ? 2 : 1);
+});
