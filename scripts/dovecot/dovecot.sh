@@ -17,7 +17,9 @@ START_TIMEOUT="${DOVECOT_START_TIMEOUT:-30}"
 HOST=127.0.0.1
 MAIL_UID=65534
 MAIL_GID=65534
-USERS=(alice:alice-password bob:bob-password)
+# One user per test suite, so suites that run at the same time never reset each other's mail:
+# bob = pop3-client interop, carol = conformance suite, dave = CLI, alice and erin = ad hoc.
+USERS=(alice:alice-password bob:bob-password carol:carol-password dave:dave-password erin:erin-password)
 
 CONF="$RUNTIME/dovecot.conf"
 BASE_DIR="$RUNTIME/run"
@@ -100,24 +102,30 @@ apt_install() { # apt_install pkg...: quiet unless it fails; 'apt-get update' on
   local policy=/usr/sbin/policy-rc.d added_policy=
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && added_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   info "installing $* (apt-get)"
   if ! "${apt[@]}" install --no-install-recommends "$@" </dev/null >"$log" 2>&1; then
     info "install failed without a package index refresh; running apt-get update"
-    if "${apt[@]}" update </dev/null >>"$log" 2>&1; then
+    { echo "--- first attempt (before apt-get update) ---"; cat "$log"; } >"$log.first"
+    if "${apt[@]}" update </dev/null >"$log" 2>&1; then
       "${apt[@]}" install --no-install-recommends "$@" </dev/null >>"$log" 2>&1 || rc=$?
     else
       rc=$?
     fi
+    [ "$rc" -eq 0 ] || cat "$log.first" >&2
+    rm -f "$log.first"
   fi
-  [ -z "$added_policy" ] || rm -f "$policy"
+  if [ -n "$added_policy" ]; then
+    rm -f "$policy"
+    trap - EXIT
+  fi
   if [ "$rc" -ne 0 ]; then
     cat "$log" >&2
     rm -f "$log"
     die "apt-get install $* failed"
   fi
-  # surface warnings/errors even on success, but not the progress chatter
-  grep -E '^(E:|W:)' "$log" >&2 || true
+  grep -E '^(E|W):' "$log" >&2 || true # warnings of the successful run, without the chatter
   rm -f "$log"
 }
 
@@ -301,14 +309,22 @@ greeting_plain() { # first line from the cleartext port
 
 greeting_tls() { # first POP3 line from the implicit-TLS port, verifying the certificate
   # s_client sends QUIT only after the handshake; -quiet ignores stdin EOF, so the greeting and
-  # the QUIT reply are read before the server closes.
-  printf 'QUIT\r\n' | timeout 5 openssl s_client -quiet -connect "$HOST:$1" \
+  # the QUIT reply are read before the server closes. Output is captured whole (no "| head"):
+  # with pipefail a SIGPIPE'd s_client would turn a good answer into a failure.
+  local out
+  out="$(printf 'QUIT\r\n' | timeout 5 openssl s_client -quiet -connect "$HOST:$1" \
     -servername localhost -verify_return_error -verify_hostname localhost -CAfile "$CA" \
-    2>/dev/null | head -n 1
+    2>/dev/null)" || true
+  [ -n "$out" ] || return 1
+  printf '%s\n' "${out%%$'\n'*}"
 }
 
 ports_ready() {
-  greeting_plain "$POP3_PORT" | grep -q '^+OK' && greeting_tls "$POP3S_PORT" | grep -q '^+OK'
+  local plain tls
+  plain="$(greeting_plain "$POP3_PORT")" || return 1
+  case "$plain" in "+OK"*) ;; *) return 1 ;; esac
+  tls="$(greeting_tls "$POP3S_PORT")" || return 1
+  case "$tls" in "+OK"*) ;; *) return 1 ;; esac
 }
 
 # shellcheck disable=SC2016 # expanded by the inner bash
@@ -359,7 +375,10 @@ cmd_start() {
 
   : >>"$LOG"
   info "starting dovecot $(dovecot --version | cut -d' ' -f1) (config $CONF)"
-  if ! dovecot -c "$CONF" </dev/null; then
+  # The daemonized master keeps its stderr open for good: never hand it ours (a caller reading our
+  # output through a pipe, e.g. "dovecot.sh start | tee", would wait forever).
+  if ! dovecot -c "$CONF" </dev/null >"$RUNTIME/dovecot.stderr" 2>&1; then
+    cat "$RUNTIME/dovecot.stderr" >&2
     tail -n 40 "$LOG" >&2 || true
     die "dovecot failed to start"
   fi
@@ -374,9 +393,13 @@ cmd_start() {
     fi
     sleep 0.5
   done
-  info "dovecot did not become ready within ${START_TIMEOUT}s; last log lines:"
-  tail -n 40 "$LOG" >&2 || true
-  if pid="$(master_pid)"; then kill -TERM "$pid" 2>/dev/null || true; fi
+  info "dovecot did not become ready within ${START_TIMEOUT}s"
+  info "  $HOST:$POP3_PORT greeting: $(greeting_plain "$POP3_PORT" || echo '(none)')"
+  info "  $HOST:$POP3S_PORT greeting (TLS, verified with $CA): $(greeting_tls "$POP3S_PORT" || echo '(none)')"
+  info "last log lines ($LOG):"
+  cat "$RUNTIME/dovecot.stderr" >&2 2>/dev/null || true
+  tail -n 20 "$LOG" >&2 || true
+  if master_pid >/dev/null; then cmd_stop; fi
   exit 1
 }
 
