@@ -1,4 +1,5 @@
 export { generateCertificate, type TestCertificate } from "./certificate";
+export * from "./conformance/index";
 export { createFaultProxy, type FaultProxy } from "./faults/proxy";
 export type { Fault, FaultRule } from "./faults/types";
 export {
@@ -8,3 +9,4 @@ export {
   type TestServer,
   type TestServerOptions,
 } from "./test-server";
+export * from "./transcript/index";
