@@ -48,7 +48,7 @@ async function prepare(
 }
 
 async function start(args: readonly string[]): Promise<void> {
-  const configFile = valueOf(args, "--config");
+  const configFile = flagValue(args, "--config");
   const config = loadConfig(process.env, { configFile, json: args.includes("--json") });
   const logger = createLogger(config.log, config.logLevel);
   mkdirSync(config.dataDir, { recursive: true });
@@ -108,7 +108,7 @@ Stop with Ctrl-C (sessions end without deleting anything that was not QUIT).
 async function deliver(args: readonly string[]): Promise<void> {
   const [user, file = "-"] = args;
   if (user === undefined) throw new DemoConfigError("deliver needs a user: deliver USER [FILE|-]");
-  const config = loadConfig(process.env, { configFile: valueOf(args, "--config") });
+  const config = loadConfig(process.env, { configFile: flagValue(args, "--config") });
   const store = new MaildirStore({ root: join(config.dataDir, "mail") });
   const message = file === "-" ? await readStdin() : await readFile(file);
   const path = await store.deliver(user, message);
@@ -121,7 +121,7 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-function valueOf(args: readonly string[], flag: string): string | undefined {
+function flagValue(args: readonly string[], flag: string): string | undefined {
   const index = args.indexOf(flag);
   return index === -1 ? undefined : args[index + 1];
 }
