@@ -28,6 +28,8 @@ export class Channel {
   #pipelining = false;
   #failure: Error | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #timerMs = 0;
+  #timerWhat = "";
   #idleTimer: NodeJS.Timeout | undefined;
   #greeting: { resolve(g: Greeting): void; reject(e: Error): void } | undefined;
   #pausedByReader = false;

@@ -536,7 +536,7 @@ export class Pop3Client implements AsyncDisposable {
       }
       this.#options.onWarning?.(mismatch);
     }
-    stream.push(null);
+    stream.finish();
   }
 }
 

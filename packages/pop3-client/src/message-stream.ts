@@ -12,6 +12,10 @@ export class MessageStream extends Readable {
   expectedSize: number | undefined;
   #onDemand: () => void;
   #received = 0;
+  /** Pieces decoded from one socket chunk, pushed together once the chunk is done. */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #scheduled = false;
 
   constructor(msg: number, onDemand: () => void) {
     super({ highWaterMark: 256 * 1024 });
@@ -28,7 +32,30 @@ export class MessageStream extends Readable {
   deliver(piece: Uint8Array): boolean {
     this.#received += piece.length;
     // A view, not a copy: the socket allocates a fresh buffer for every read, so nothing reuses it.
-    return this.push(Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength));
+    this.#pending.push(Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength));
+    this.#pendingBytes += piece.length;
+    if (!this.#scheduled) {
+      // The pieces of one chunk (cut around stuffed dots) go out as one push after the chunk.
+      this.#scheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+    return this.readableLength + this.#pendingBytes < this.readableHighWaterMark;
+  }
+
+  /** The end of the message, after whatever is still pending. */
+  finish(): void {
+    this.#flush();
+    this.push(null);
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const parts = this.#pending;
+    if (parts.length === 0) return;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (!this.destroyed)
+      this.push(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
   }
 
   override _read(): void {

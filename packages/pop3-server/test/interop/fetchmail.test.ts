@@ -79,6 +79,10 @@ interface FetchOptions {
   limit?: number;
   /** The MDA refuses (exit 75) messages containing this text. */
   refuse?: string;
+  /** Leave out `fetchall`: fetchmail then fetches only uids not in its id file (UIDL). */
+  onlyNew?: boolean;
+  /** fetchmail's id file (the uids it has seen); a fresh one per run unless given. */
+  idFile?: string;
 }
 
 interface Fetched {
@@ -90,7 +94,14 @@ interface Fetched {
   readonly newDir: string;
 }
 
-const LOCAL_USER = userInfo().username;
+/** fetchmail's "is USER here" (only named in the Received header it adds). */
+const LOCAL_USER = (() => {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env["USER"] ?? "root";
+  }
+})();
 
 describePeer(fetchmailPeer, "interop: fetchmail", () => {
   const dir = tempDir("fetchmail");
@@ -129,7 +140,7 @@ describePeer(fetchmailPeer, "interop: fetchmail", () => {
       options.invisible ? "set invisible" : "",
       `poll 127.0.0.1 with proto POP3 port ${options.port} timeout 60`,
       `  user "alice" there with password "wonderland" is "${LOCAL_USER}" here`,
-      `  options fetchall ${options.keep ? "keep" : "no keep"} ${options.stripcr ? "stripcr" : "no stripcr"} ${tls}`,
+      `  options ${options.onlyNew ? "" : "fetchall "}${options.keep ? "keep" : "no keep"} ${options.stripcr ? "stripcr" : "no stripcr"} ${tls}`,
       options.limit === undefined ? "" : `  limit ${options.limit}`,
       `  mda "${mda}"`,
       "",
@@ -139,7 +150,16 @@ describePeer(fetchmailPeer, "interop: fetchmail", () => {
     // Running as root only draws a warning; a non-root user works the same.
     const result = await run(
       "fetchmail",
-      ["-f", rcFile, "-v", "--nodetach", "--pidfile", join(home, "pid"), "-i", join(home, "ids")],
+      [
+        "-f",
+        rcFile,
+        "-v",
+        "--nodetach",
+        "--pidfile",
+        join(home, "pid"),
+        "-i",
+        options.idFile ?? join(home, "ids"),
+      ],
       { env: { HOME: home, FETCHMAILHOME: home, LC_ALL: "C" }, cwd: home, timeoutMs: 180_000 },
     );
     const newDir = join(maildir, "new");
@@ -221,7 +241,10 @@ describePeer(fetchmailPeer, "interop: fetchmail", () => {
     expect(fetched.log).toMatch(/upgrade to TLS succeeded/);
     // The 30 MB message is over the limit: fetchmail leaves it alone here (the implicit-TLS test
     // fetches it).
-    expect(fetched.log).toMatch(/skipping message alice@127\.0\.0\.1:7 \(31457208 octets\)/);
+    const big = messages.at(-1) as InteropMessage;
+    expect(fetched.log).toContain(
+      `skipping message alice@127.0.0.1:${messages.length} (${big.expected.length} octets)`,
+    );
     expectDelivered(fetched, messages.slice(0, -1), { received: true, lf: true });
     expect(fetched.log).not.toMatch(/POP3> DELE/);
     expectStoreHolds(messages);
@@ -243,6 +266,38 @@ describePeer(fetchmailPeer, "interop: fetchmail", () => {
     expectDelivered(fetched, messages, { received: false, lf: false });
     expectStoreHolds(messages);
   }, 180_000);
+
+  it("keep without fetchall: fetchmail's UIDL tracking fetches only what is new on the next poll", async () => {
+    const t = await server();
+    const plan: FetchOptions = {
+      port: t.tlsPort,
+      implicit: true,
+      keep: true,
+      stripcr: false,
+      invisible: true,
+      cafile: ca,
+      limit: LIMIT_SKIPS_BIG,
+      onlyNew: true,
+      idFile: join(dir.path, `uids-${runs}`),
+    };
+    const first = await fetch(plan);
+    expect(first.result.code, first.log).toBe(0);
+    expect(first.log).toMatch(/POP3> UIDL\n/);
+    expectDelivered(first, messages.slice(0, -1), { received: false, lf: false });
+
+    const added = Buffer.from("Subject: later\r\n\r\n..\r\n.\r\n.later\r\n");
+    t.store.addMessage("alice", added);
+    const second = await fetch(plan);
+    expect(second.result.code, second.log).toBe(0);
+    expect(second.log).not.toMatch(/POP3> RETR [1-6]\n/);
+    const later = { name: "later", stored: added, expected: added };
+    expectDelivered(second, [later], { received: false, lf: false });
+
+    const third = await fetch(plan);
+    expect(third.result.code, third.log).toBe(1); // fetchmail: 1 = no new mail
+    expect(third.delivered).toEqual([]);
+    expect(t.store.messages("alice")).toHaveLength(messages.length + 1);
+  }, 120_000);
 
   it("refuses a certificate that the given CA did not sign: nothing delivered, nothing deleted", async () => {
     const t = await server();

@@ -2,13 +2,13 @@
  * Shared pieces of the interop tests: finding the real clients, running them without blocking the
  * server (which lives in this same process), the message set, and strict byte comparison.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe } from "vitest";
 import type { MemoryStore } from "../../src/index";
-import { certificate, EDGE_MESSAGES, wireForm } from "../support";
+import { type Certificate, certificate, EDGE_MESSAGES, wireForm } from "../support";
 
 /** CI sets this: a missing client then fails its tests instead of skipping them. */
 export const REQUIRE_PEERS = process.env["POP3_REQUIRE_PEERS"] === "1";
@@ -71,7 +71,9 @@ export function describePeer(peer: Peer, title: string, body: () => void): void 
     });
     return;
   }
-  describe.skip(`${title} — SKIPPED: ${reason}; set POP3_REQUIRE_PEERS=1 to fail instead`, body);
+  const skipped = `${title} — SKIPPED: ${reason}; set POP3_REQUIRE_PEERS=1 to fail instead`;
+  console.warn(`[interop] ${skipped}`);
+  describe.skip(skipped, body);
 }
 
 export interface RunResult {
@@ -118,18 +120,77 @@ export function run(
   });
 }
 
-/** A fresh temporary directory, removed by `cleanup`. */
-export function tempDir(prefix: string): { path: string; cleanup(): void } {
-  const path = mkdtempSync(join(tmpdir(), `pop3-interop-${prefix}-`));
-  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+/**
+ * A temporary directory made on first use of `path` (so a skipped suite leaves nothing behind)
+ * and removed by `cleanup`.
+ */
+export function tempDir(prefix: string): { readonly path: string; cleanup(): void } {
+  let made: string | undefined;
+  return {
+    get path(): string {
+      made ??= mkdtempSync(join(tmpdir(), `pop3-interop-${prefix}-`));
+      return made;
+    },
+    cleanup(): void {
+      if (made !== undefined) rmSync(made, { recursive: true, force: true });
+      made = undefined;
+    },
+  };
 }
 
-/** The test certificate as a CA file for the clients, and an unrelated one they must reject. */
+let impostor: Certificate | undefined;
+
+/**
+ * Another self-signed certificate for the same names as the test certificate (CN and SAN
+ * `localhost`, IP 127.0.0.1) but a different key: trusting it instead of the real one must fail
+ * the CA check alone, whatever the client thinks of host names.
+ */
+export function impostorCertificate(): Certificate {
+  if (impostor !== undefined) return impostor;
+  const dir = mkdtempSync(join(tmpdir(), "pop3-interop-impostor-"));
+  try {
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      ],
+      { stdio: "ignore" },
+    );
+    impostor = {
+      key: readFileSync(join(dir, "key.pem"), "utf8"),
+      cert: readFileSync(join(dir, "cert.pem"), "utf8"),
+    };
+    return impostor;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * CA files for the clients: `ca` is the test certificate the server uses; `wrongCa` is the
+ * impostor, same names, different key, which the clients must refuse to trust for our server.
+ */
 export function caFiles(dir: string): { ca: string; wrongCa: string } {
   const ca = join(dir, "ca.pem");
   const wrongCa = join(dir, "wrong-ca.pem");
   writeFileSync(ca, certificate().cert);
-  writeFileSync(wrongCa, certificate("not-our-server.example").cert);
+  writeFileSync(wrongCa, impostorCertificate().cert);
   return { ca, wrongCa };
 }
 
@@ -211,7 +272,7 @@ export function interopMessages(): InteropMessage[] {
     stored,
     expected: wireForm(stored),
   }));
-  // The big message is built in wire form; wireForm would only copy it (checked in peers tests).
+  // The big message is built in wire form; wireForm would only copy it (messages.test.ts checks).
   return [...edge, { name: "big30MB", stored: bigCache, expected: bigCache }];
 }
 

@@ -256,7 +256,7 @@ describePeer(python, "interop: Python poplib", () => {
     expectRetrieved(output.results.slice(1, 1 + edgeCount()), messages.slice(0, edgeCount()));
   }, 60_000);
 
-  it("the TLS checks are real: an unrelated CA or a wrong server name is refused", async () => {
+  it("the TLS checks are real: a same-named certificate with another key, or a wrong server name, is refused", async () => {
     const t = await server();
     const cases: Plan[] = [
       { port: t.tlsPort, mode: "ssl", cafile: wrongCa, steps: [] },
