@@ -24,4 +24,4 @@ else
   echo "test-all: not root: Dovecot and fetchmail interop tests will be skipped" >&2
 fi
 
-exec pnpm exec turbo run test "$@"
+exec pnpm exec turbo run test --continue "$@"
