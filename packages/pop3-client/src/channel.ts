@@ -253,7 +253,14 @@ export class Channel {
   }
 
   #arm(ms: number, what: string): void {
+    // Re-armed on every chunk of a long answer: refresh the running timer instead of a new one.
+    if (this.#timer !== undefined && this.#timerMs === ms && this.#timerWhat === what) {
+      this.#timer.refresh();
+      return;
+    }
     this.#clearTimer();
+    this.#timerMs = ms;
+    this.#timerWhat = what;
     this.#timer = setTimeout(
       () => this.destroy(new ClientError("POP3_TIMEOUT", `${what} within ${ms} ms`)),
       ms,
