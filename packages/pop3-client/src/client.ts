@@ -555,13 +555,12 @@ async function dial(options: ResolvedClientOptions, port: number): Promise<Duple
         ? await options.dialer({ host, port, signal })
         : await openSocket(host, port, signal));
   } catch (error) {
-    throw new ClientError(
-      "POP3_CONNECTION",
-      `could not connect to ${host}:${port}: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
+    if (signal.aborted && !options.signal?.aborted) {
+      const message = `could not connect to ${host}:${port} within ${timeouts.connect} ms`;
+      throw new ClientError("POP3_TIMEOUT", message, { cause: error });
+    }
+    const message = `could not connect to ${host}:${port}: ${(error as Error).message}`;
+    throw new ClientError("POP3_CONNECTION", message, { cause: error });
   }
   if (options.tls !== "implicit") return socket;
   const secure = tlsConnect({
