@@ -16,6 +16,20 @@ describe("limits and abuse", () => {
     client.close();
   });
 
+  it("holds AUTH lines and SASL responses to the SASL line limit", async () => {
+    t = await startServer({ limits: { maxLineLength: 255, maxSaslLineLength: 512 } });
+    const client = await RawClient.connect(t.port);
+    await client.line();
+    const long = Buffer.alloc(600, "a").toString("base64");
+    expect(await client.command(`AUTH PLAIN ${long}`)).toMatch(/^-ERR/);
+    expect(await client.command("AUTH PLAIN")).toBe("+ ");
+    expect(await client.command(long)).toMatch(/^-ERR/);
+    // A token-sized initial response under the SASL limit passes the 255-octet command limit.
+    const fits = Buffer.from(`\0alice\0wonderland${" ".repeat(200)}`).toString("base64");
+    expect(await client.command(`AUTH PLAIN ${fits}`)).toMatch(/^-ERR \[AUTH\]/);
+    client.close();
+  });
+
   it("hangs up after too many bad commands", async () => {
     t = await startServer({ limits: { maxBadCommands: 3 } });
     const client = await RawClient.connect(t.port);
