@@ -3,7 +3,12 @@
  */
 import { encodeText } from "../bytes";
 import { LocalProtocolError, RemoteProtocolError } from "../errors";
-import type { SaslCredentials, SaslServerExchange, SaslServerStep } from "./types";
+import type {
+  SaslClientMechanism,
+  SaslCredentials,
+  SaslServerExchange,
+  SaslServerStep,
+} from "./types";
 
 export function challengeStep(bytes: Uint8Array): SaslServerStep {
   return { type: "challenge", challenge: bytes };
@@ -141,4 +146,33 @@ export function jsonChallenge(fields: Record<string, string | undefined>): Uint8
     if (value !== undefined) present[key] = value;
   }
   return encodeText(JSON.stringify(present));
+}
+
+/**
+ * The client side shared by XOAUTH2 and OAUTHBEARER: the message goes with AUTH or answers the
+ * server's empty challenge; a non-empty challenge is the server's JSON error, answered once with
+ * `errorAnswer` (empty for XOAUTH2, a lone ^A for OAUTHBEARER, RFC 7628 §3.2.3).
+ */
+export function bearerClient(
+  name: string,
+  message: () => Uint8Array,
+  errorAnswer: Uint8Array,
+): SaslClientMechanism {
+  let sentMessage = false;
+  let answeredError = false;
+  return {
+    name,
+    initialResponse: message,
+    respond(challenge) {
+      if (challenge.length === 0 && !sentMessage) {
+        sentMessage = true;
+        return message();
+      }
+      if (challenge.length > 0 && !answeredError) {
+        answeredError = true;
+        return errorAnswer;
+      }
+      throw unexpectedChallenge(name, "the exchange should have ended");
+    },
+  };
 }

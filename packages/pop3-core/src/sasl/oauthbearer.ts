@@ -13,6 +13,7 @@ import { decodeTextStrict, EMPTY, encodeText } from "../bytes";
 import { Secret } from "../secret";
 import {
   badArgument,
+  bearerClient,
   challengeStep,
   checkBearerToken,
   doneStep,
@@ -24,7 +25,6 @@ import {
   parseBearer,
   parseKeyValuePairs,
   ServerExchange,
-  unexpectedChallenge,
 } from "./internal";
 import type { SaslClientMechanism, SaslCredentials, SaslServerStep } from "./types";
 
@@ -58,25 +58,7 @@ export function oauthbearerClient(options: OauthbearerClientOptions): SaslClient
   const message = (): Uint8Array =>
     encodeText(`${header}${KVSEP}${pairs}auth=Bearer ${token.reveal()}${KVSEP}${KVSEP}`);
 
-  let sentMessage = false;
-  let answeredError = false;
-  return {
-    name: NAME,
-    initialResponse: message,
-    respond(challenge) {
-      // An empty challenge asks for the message the client did not send with AUTH.
-      if (challenge.length === 0 && !sentMessage) {
-        sentMessage = true;
-        return message();
-      }
-      // Anything else is the JSON error, answered with a lone ^A (§3.2.3).
-      if (challenge.length > 0 && !answeredError) {
-        answeredError = true;
-        return encodeText(KVSEP);
-      }
-      throw unexpectedChallenge(NAME, "the exchange should have ended");
-    },
-  };
+  return bearerClient(NAME, message, encodeText(KVSEP));
 }
 
 function checkUsername(username: string): void {

@@ -7,6 +7,7 @@ import { decodeTextStrict, EMPTY, encodeText } from "../bytes";
 import { Secret } from "../secret";
 import {
   badArgument,
+  bearerClient,
   challengeStep,
   checkBearerToken,
   doneStep,
@@ -17,7 +18,6 @@ import {
   parseBearer,
   parseKeyValuePairs,
   ServerExchange,
-  unexpectedChallenge,
 } from "./internal";
 import type { SaslClientMechanism, SaslServerStep } from "./types";
 
@@ -37,25 +37,7 @@ export function xoauth2Client(options: Xoauth2ClientOptions): SaslClientMechanis
 
   const message = (): Uint8Array =>
     encodeText(`user=${username}${KVSEP}auth=Bearer ${token.reveal()}${KVSEP}${KVSEP}`);
-  let sentMessage = false;
-  let answeredError = false;
-  return {
-    name: NAME,
-    initialResponse: message,
-    respond(challenge) {
-      // An empty challenge asks for the message the client did not send with AUTH.
-      if (challenge.length === 0 && !sentMessage) {
-        sentMessage = true;
-        return message();
-      }
-      // Anything else is the JSON error; the answer is empty and the server then fails the AUTH.
-      if (challenge.length > 0 && !answeredError) {
-        answeredError = true;
-        return EMPTY;
-      }
-      throw unexpectedChallenge(NAME, "the exchange should have ended");
-    },
-  };
+  return bearerClient(NAME, message, EMPTY);
 }
 
 export interface Xoauth2ErrorOptions {
