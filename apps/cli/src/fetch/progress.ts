@@ -1,0 +1,139 @@
+import cliProgress from "cli-progress";
+import { formatBytes, type Output } from "../output";
+
+/**
+ * What `fetch` tells as it goes: NDJSON events on stdout with --json, a progress bar (messages,
+ * bytes, ETA) on stderr when that is a terminal, otherwise nothing until the summary.
+ */
+export type FetchEvent =
+  | {
+      event: "start";
+      account: string;
+      destination: string;
+      messages: number;
+      octets: number;
+      onServer: number;
+      alreadyStored: number;
+      skipped: number;
+    }
+  | { event: "progress"; msg: number; uid: string; received: number; size: number }
+  | { event: "stored"; msg: number; uid: string; size: number; location: string }
+  | { event: "skipped"; msg: number; uid: string; size: number; reason: "too-large" | "limit" }
+  | { event: "failed"; msg: number; uid: string; error: string; code: string }
+  | { event: "marked-deleted"; msg: number; uid: string }
+  | {
+      event: "done";
+      stored: number;
+      octets: number;
+      failed: number;
+      skipped: number;
+      deleted: number;
+      committed: boolean | null;
+      interrupted: boolean;
+      exitCode: number;
+    };
+
+/** JSON progress events come at most every this many octets within one message. */
+const PROGRESS_STEP = 256 * 1024;
+
+export class FetchReporter {
+  readonly #output: Output;
+  #bar: cliProgress.SingleBar | undefined;
+  #lastReported = 0;
+  #doneBytes = 0;
+  #doneMessages = 0;
+  #totalMessages = 0;
+  #totalBytes = 0;
+
+  constructor(output: Output) {
+    this.#output = output;
+  }
+
+  emit(event: FetchEvent): void {
+    if (this.#output.json) this.#output.event(event);
+    switch (event.event) {
+      case "start":
+        this.#totalMessages = event.messages;
+        this.#totalBytes = event.octets;
+        this.#startBar();
+        break;
+      case "stored":
+        this.#doneMessages += 1;
+        this.#doneBytes += event.size;
+        this.#update(this.#doneBytes);
+        break;
+      case "failed":
+      case "skipped":
+        if (event.event === "failed")
+          this.#log(`message ${event.msg} (${event.uid}): ${event.error}`);
+        break;
+      case "done":
+        this.#bar?.stop();
+        this.#bar = undefined;
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Bytes of the message being downloaded (throttled for JSON). */
+  bytes(msg: number, uid: string, received: number, size: number): void {
+    this.#update(this.#doneBytes + received);
+    if (!this.#output.json) return;
+    if (received - this.#lastReported >= PROGRESS_STEP || (received === size && received > 0)) {
+      this.#lastReported = received;
+      this.#output.event({ event: "progress", msg, uid, received, size });
+    }
+  }
+
+  /** A new message starts downloading. */
+  nextMessage(): void {
+    this.#lastReported = 0;
+  }
+
+  stop(): void {
+    this.#bar?.stop();
+    this.#bar = undefined;
+  }
+
+  #log(message: string): void {
+    if (this.#output.json) return;
+    if (this.#bar !== undefined) {
+      // Keep the bar on its own line.
+      this.#output.stderr.write("\r\u001b[K");
+    }
+    this.#output.warn(message);
+  }
+
+  #startBar(): void {
+    const stderr = this.#output.stderr;
+    if (this.#output.json || stderr.isTTY !== true || this.#totalMessages === 0) return;
+    const bar = new cliProgress.SingleBar(
+      {
+        stream: stderr,
+        format:
+          "fetch [{bar}] {percentage}% | {messages}/{totalMessages} messages | {done}/{size} | ETA {eta_formatted}",
+        barsize: 24,
+        hideCursor: true,
+        etaBuffer: 50,
+        fps: 10,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(Math.max(this.#totalBytes, 1), 0, this.#payload());
+    this.#bar = bar;
+  }
+
+  #update(bytes: number): void {
+    this.#bar?.update(bytes, this.#payload(bytes));
+  }
+
+  #payload(bytes = this.#doneBytes): Record<string, string | number> {
+    return {
+      messages: this.#doneMessages,
+      totalMessages: this.#totalMessages,
+      done: formatBytes(bytes),
+      size: formatBytes(this.#totalBytes),
+    };
+  }
+}
