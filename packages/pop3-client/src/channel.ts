@@ -12,6 +12,7 @@ import {
 import { ClientError } from "./errors";
 import { completes, type Operation } from "./operation";
 import type { ResolvedClientOptions, TraceEvent } from "./options";
+import { serverName } from "./sni";
 
 /**
  * The I/O shell around core's `ClientSession`: writes commands (pipelined when allowed), feeds the
@@ -94,7 +95,7 @@ export class Channel {
     const { tlsOptions, timeouts } = this.#options;
     const secure: TLSSocket = tlsConnect({
       socket: raw,
-      servername: tlsOptions.servername ?? servername,
+      ...serverName(tlsOptions.servername ?? servername),
       rejectUnauthorized: tlsOptions.rejectUnauthorized,
       minVersion: tlsOptions.minVersion,
       ...(tlsOptions.ca === undefined ? {} : { ca: tlsOptions.ca }),

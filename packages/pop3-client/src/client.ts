@@ -1,6 +1,6 @@
 import { connect as netConnect } from "node:net";
 import type { Duplex } from "node:stream";
-import { connect as tlsConnect } from "node:tls";
+import { TLSSocket, connect as tlsConnect } from "node:tls";
 import {
   apopDigest,
   Capabilities,
@@ -32,9 +32,24 @@ import { ClientError, ServerReplyError, TruncatedMessageError } from "./errors";
 import { MessageStream } from "./message-stream";
 import type { Operation } from "./operation";
 import { type ClientOptions, type ResolvedClientOptions, resolveClientOptions } from "./options";
+import { serverName } from "./sni";
 
 export interface CallOptions {
   readonly signal?: AbortSignal;
+}
+
+export interface TlsInfo {
+  readonly protocol: string | undefined;
+  readonly cipher: string;
+  /** The certificate was verified against the trusted CAs and the host name. */
+  readonly authorized: boolean;
+  readonly authorizationError?: string;
+  readonly certificate?: {
+    readonly subject: Readonly<Record<string, unknown>>;
+    readonly issuer: Readonly<Record<string, unknown>>;
+    readonly validTo: Date;
+    readonly fingerprint256: string;
+  };
 }
 
 export interface QuitResult {
@@ -103,6 +118,31 @@ export class Pop3Client implements AsyncDisposable {
   /** True once the connection is protected by TLS. */
   get secure(): boolean {
     return this.#channel.session.tls;
+  }
+
+  /** What the TLS layer negotiated, once the connection is secure (for diagnostics). */
+  get tlsInfo(): TlsInfo | undefined {
+    const socket = this.#channel.socket;
+    if (!(socket instanceof TLSSocket)) return undefined;
+    const certificate = socket.getPeerCertificate();
+    return {
+      protocol: socket.getProtocol() ?? undefined,
+      cipher: socket.getCipher().name,
+      authorized: socket.authorized,
+      ...(socket.authorizationError
+        ? { authorizationError: String(socket.authorizationError) }
+        : {}),
+      ...(certificate && "subject" in certificate
+        ? {
+            certificate: {
+              subject: certificate.subject,
+              issuer: certificate.issuer,
+              validTo: new Date(certificate.valid_to),
+              fingerprint256: certificate.fingerprint256,
+            },
+          }
+        : {}),
+    };
   }
 
   /** The session state: AUTHORIZATION, TRANSACTION, CLOSED, ... */
@@ -565,7 +605,7 @@ async function dial(options: ResolvedClientOptions, port: number): Promise<Duple
   if (options.tls !== "implicit") return socket;
   const secure = tlsConnect({
     socket,
-    servername: tlsOptions.servername ?? host,
+    ...serverName(tlsOptions.servername ?? host),
     rejectUnauthorized: tlsOptions.rejectUnauthorized,
     minVersion: tlsOptions.minVersion,
     ...(tlsOptions.ca === undefined ? {} : { ca: tlsOptions.ca }),

@@ -1,5 +1,12 @@
 export type { LoginMechanism, LoginOptions } from "./auth";
-export { type CallOptions, connect, Pop3Client, type QuitResult, type RawResult } from "./client";
+export {
+  type CallOptions,
+  connect,
+  Pop3Client,
+  type QuitResult,
+  type RawResult,
+  type TlsInfo,
+} from "./client";
 export {
   ClientError,
   type ClientErrorCode,

@@ -21,6 +21,10 @@ export class MessageStream extends Readable {
     super({ highWaterMark: 256 * 1024 });
     this.msg = msg;
     this.#onDemand = onDemand;
+    // A failure (truncation, lost connection) may come before the caller starts reading. Without a
+    // listener Node would crash the process; the error stays on `errored` and still reaches
+    // `for await`, `pipeline()` and `bytes()`.
+    this.on("error", () => {});
   }
 
   /** Octets delivered so far. */

@@ -55,6 +55,25 @@ describe("pop3-client against pop3-server", () => {
     expect(trace.filter((e) => e.line === "CAPA")).toHaveLength(2);
   });
 
+  it("reports what TLS negotiated, and sends no SNI for an IP address", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on("warning", onWarning);
+    await using client = await connect({
+      host: "127.0.0.1",
+      port: t.tlsPort as number,
+      tls: "implicit",
+      tlsOptions: { ca: t.certificate?.cert as string },
+    });
+    process.off("warning", onWarning);
+    expect(client.tlsInfo).toMatchObject({
+      protocol: expect.stringMatching(/^TLSv1\.[23]$/),
+      authorized: true,
+    });
+    expect(client.tlsInfo?.certificate?.subject).toMatchObject({ CN: "localhost" });
+    expect(warnings.filter((w) => String(w).includes("DEP0123"))).toEqual([]);
+  });
+
   it("connects with implicit TLS and refuses an untrusted certificate", async () => {
     await using client = await connect({
       host: "127.0.0.1",

@@ -65,6 +65,14 @@ describe("fault injection", () => {
     await expect(c.retrieveBytes(1)).rejects.toMatchObject({ code: "POP3_CLOSED" });
   });
 
+  it("a stream that fails before anyone reads it keeps its error for the reader", async () => {
+    const c = await session({ on: "RETR", fault: { type: "drop", afterBytes: 30 } });
+    const stream = await c.retrieve(1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(stream.errored).toMatchObject({ code: "POP3_CLOSED" });
+    await expect(stream.bytes()).rejects.toMatchObject({ code: "POP3_CLOSED" });
+  });
+
   it("answers -ERR with any response code", async () => {
     t.faults.add({
       on: "PASS",
