@@ -82,7 +82,7 @@ describe("the pop3 CLI against the demo server", () => {
       );
       served.push(retrieved.stdout.toString("latin1"));
     }
-    expect(stored.sort()).toEqual(served.sort());
+    expect([...stored].sort()).toEqual([...served].sort());
     expect(served[4]).toContain("\r\n.hidden? no: dot-stuffed on the wire\r\n");
     const again = await runCli(home, args, { env: { POP3_PASSWORD: "alice" } });
     expect(again.code).toBe(0);
