@@ -1,6 +1,7 @@
 export { generateCertificate, type TestCertificate } from "./certificate";
 export * from "./conformance/index";
 export { createFaultProxy, type FaultProxy } from "./faults/proxy";
+export type { SessionRecord } from "./faults/session-log";
 export type { Fault, FaultRule } from "./faults/types";
 export {
   createTestServer,

@@ -13,6 +13,7 @@ import {
 } from "pop3-server";
 import { generateCertificate, type TestCertificate } from "./certificate";
 import { createFaultProxy } from "./faults/proxy";
+import type { SessionRecord } from "./faults/session-log";
 import type { FaultRule } from "./faults/types";
 
 export interface TestServerOptions {
@@ -72,6 +73,8 @@ export interface TestServer extends AsyncDisposable {
   messages(user: string): { uid: string; size: number; bytes: Uint8Array }[];
   /** Every committed UPDATE, oldest first. */
   readonly deletions: readonly Deletion[];
+  /** Every connection to `port` with the commands it sent (secrets as `***`), oldest first. */
+  readonly sessions: readonly SessionRecord[];
   stats(): Readonly<ServerStats>;
   /** Empties every maildrop and the deletion log; users stay. */
   reset(): void;
@@ -146,6 +149,9 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
       },
     },
     deletions,
+    get sessions() {
+      return proxy.sessions;
+    },
     addUser: (user, password) => {
       users.set(user, password);
     },

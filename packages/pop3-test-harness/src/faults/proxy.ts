@@ -9,11 +9,14 @@ import {
   serializeStatusLine,
 } from "pop3-core";
 import { composeAnswer } from "./compose";
+import { recordCommands, type SessionRecord } from "./session-log";
 import type { Fault, FaultRule } from "./types";
 import { WireReader } from "./wire-reader";
 
 export interface FaultProxy extends AsyncDisposable {
   readonly port: number;
+  /** Every connection through the proxy, with the commands it sent, oldest first. */
+  readonly sessions: readonly SessionRecord[];
   /** Adds a rule; it applies to connections opened from now on. */
   add(rule: FaultRule): void;
   clear(): void;
@@ -48,10 +51,14 @@ export async function createFaultProxy(
   };
 
   const sockets = new Set<Socket>();
+  const sessions: SessionRecord[] = [];
   const server: Server = createServer({ noDelay: true }, (client) => {
     sockets.add(client);
     client.on("close", () => sockets.delete(client));
     client.on("error", () => {});
+    const record: SessionRecord = { id: sessions.length + 1, startedAt: new Date(), commands: [] };
+    sessions.push(record);
+    recordCommands(client, record);
     const backend = connect({ ...target, noDelay: true });
     sockets.add(backend);
     backend.on("close", () => {
@@ -78,6 +85,7 @@ export async function createFaultProxy(
   };
   return {
     port: typeof address === "object" && address !== null ? address.port : 0,
+    sessions,
     add,
     clear: () => {
       rules.length = 0;

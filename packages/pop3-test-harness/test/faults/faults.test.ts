@@ -65,6 +65,26 @@ describe("fault injection", () => {
     await expect(c.retrieveBytes(1)).rejects.toMatchObject({ code: "POP3_CLOSED" });
   });
 
+  it("records what each session sent, secrets hidden", async () => {
+    const c = await session(undefined);
+    await c.retrieveBytes(1);
+    await c.delete(1);
+    await c.quit();
+    const last = t.sessions.at(-1);
+    expect(last?.commands).toEqual([
+      "CAPA",
+      "USER alice",
+      "PASS ***",
+      "CAPA",
+      "LIST 1",
+      "RETR 1",
+      "DELE 1",
+      "QUIT",
+    ]);
+    expect(JSON.stringify(t.sessions)).not.toContain("wonderland");
+    expect(t.deletions).toHaveLength(1);
+  });
+
   it("a stream that fails before anyone reads it keeps its error for the reader", async () => {
     const c = await session({ on: "RETR", fault: { type: "drop", afterBytes: 30 } });
     const stream = await c.retrieve(1);
