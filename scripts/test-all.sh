@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `pnpm test`: every test of every package. Starts the real peers the interop suites need
-# (Dovecot on 127.0.0.1:11110/11995, fetchmail) when this machine allows it (root, or sudo without
+# (Dovecot on 127.0.0.1:11110/11995, fetchmail, PostgreSQL on 127.0.0.1:15432, HAProxy) when this
+# machine allows it (root, or sudo without
 # a password); otherwise those suites skip and say so. With POP3_REQUIRE_PEERS=1 (CI) a peer that
 # cannot be started fails the run instead.
 set -euo pipefail
@@ -17,11 +18,15 @@ if [ "${POP3_SKIP_PEERS:-0}" != 1 ] && can_root; then
   fi
   bash scripts/dovecot/dovecot.sh start
   eval "$(bash scripts/dovecot/dovecot.sh env)"
+  bash scripts/postgres/postgres.sh start
+  eval "$(bash scripts/postgres/postgres.sh env)"
+  bash scripts/haproxy/haproxy.sh install
+  eval "$(bash scripts/haproxy/haproxy.sh env)"
 elif [ "${POP3_REQUIRE_PEERS:-0}" = 1 ]; then
   echo "test-all: POP3_REQUIRE_PEERS=1 but peers cannot be started (need root or passwordless sudo)" >&2
   exit 1
 else
-  echo "test-all: not root: Dovecot and fetchmail interop tests will be skipped" >&2
+  echo "test-all: not root: Dovecot, fetchmail, PostgreSQL and HAProxy tests will be skipped" >&2
 fi
 
 exec pnpm exec turbo run test --continue "$@"

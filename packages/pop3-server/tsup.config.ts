@@ -1,7 +1,8 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts"],
+  // The metrics entry is separate so that the main one never loads prom-client.
+  entry: ["src/index.ts", "src/metrics.ts"],
   format: ["esm", "cjs"],
   target: "node20",
   platform: "node",

@@ -20,6 +20,7 @@ import { uniqueTimestamp } from "./context";
 import { InvalidUserError, MaildropInUseError } from "./errors";
 import { answerLang } from "./lang";
 import { Mailbox } from "./mailbox";
+import { observe } from "./observer";
 
 /** An AUTH exchange in progress on a connection. */
 export interface SaslState {
@@ -170,6 +171,7 @@ async function saslStep(conn: Connection, state: SaslState, step: SaslServerStep
         { connection: conn.id, reason: step.reason },
         "SASL exchange failed",
       );
+      observe(conn.context.options.observer, "onLogin", state.exchange.mechanism, "failed");
       await failLogin(conn, undefined);
       return;
     case "done": {
@@ -258,6 +260,7 @@ async function login(
       { connection: conn.id, mechanism, err: errorText(error) },
       "authentication backend failed",
     );
+    observe(options.observer, "onLogin", mechanism, "error");
     conn.reply({
       ok: false,
       code: "SYS/TEMP",
@@ -266,6 +269,7 @@ async function login(
     return;
   }
   if (!result.ok) {
+    observe(options.observer, "onLogin", mechanism, "failed");
     context.throttle.recordFailure(key);
     if (answerRefusal()) return;
     await failLogin(conn, claimedUser, mechanism);
@@ -276,6 +280,7 @@ async function login(
   if (options.loginDelaySeconds !== undefined && options.loginDelaySeconds > 0) {
     const verdict = context.loginDelays.check(user, options.loginDelaySeconds);
     if (!verdict.allowed) {
+      observe(options.observer, "onLogin", mechanism, "delayed");
       conn.reply({
         ok: false,
         code: "LOGIN-DELAY",
@@ -290,14 +295,18 @@ async function login(
     mailbox = new Mailbox(await options.store.openMaildrop(user));
   } catch (error) {
     if (error instanceof MaildropInUseError) {
+      observe(options.observer, "onInUse");
+      observe(options.observer, "onLogin", mechanism, "in-use");
       conn.reply({ ok: false, code: "IN-USE", text: "maildrop already locked by another session" });
     } else if (error instanceof InvalidUserError) {
+      observe(options.observer, "onLogin", mechanism, "failed");
       await failLogin(conn, user, mechanism);
     } else {
       options.logger.error(
         { connection: conn.id, user, err: errorText(error) },
         "opening the maildrop failed",
       );
+      observe(options.observer, "onLogin", mechanism, "error");
       conn.reply({ ok: false, code: "SYS/TEMP", text: "maildrop unavailable, try later" });
     }
     return;
@@ -310,6 +319,7 @@ async function login(
   context.throttle.recordSuccess(key);
   context.loginDelays.recordLogin(user);
   conn.loggedIn(user, mailbox);
+  observe(options.observer, "onLogin", mechanism, "ok");
   const { count, size } = mailbox.stat();
   conn.reply({ ok: true, text: `${user} has ${count} messages (${size} octets)` });
 }

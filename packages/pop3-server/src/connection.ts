@@ -12,6 +12,7 @@ import { continueSasl, handleAuthorization, type SaslState } from "./authorizati
 import { buildCapabilities } from "./capabilities";
 import { type ServerContext, uniqueTimestamp } from "./context";
 import type { Mailbox } from "./mailbox";
+import { observe, type SessionOutcome } from "./observer";
 import { handleTransaction } from "./transaction";
 
 let nextConnectionId = 1;
@@ -36,6 +37,8 @@ export class Connection {
   pendingUser: string | undefined;
   sasl: SaslState | undefined;
   authFailures = 0;
+  /** How the logged-in session ended, once known (QUIT sets it); reported to the observer. */
+  outcome: SessionOutcome | undefined;
 
   #socket: Socket;
   #outbox: Uint8Array[] = [];
@@ -49,11 +52,17 @@ export class Connection {
   #onClosed: () => void;
   #releasing: Promise<void> | undefined;
 
-  constructor(context: ServerContext, socket: Socket, onClosed: () => void) {
+  /** `remoteAddress`: the client's real address when it is not the socket's peer (PROXY). */
+  constructor(
+    context: ServerContext,
+    socket: Socket,
+    onClosed: () => void,
+    remoteAddress?: string,
+  ) {
     this.context = context;
     this.#socket = socket;
     this.#onClosed = onClosed;
-    this.remoteAddress = socket.remoteAddress ?? "unknown";
+    this.remoteAddress = remoteAddress ?? socket.remoteAddress ?? "unknown";
     const { limits } = context.options;
     this.session = new ServerSession({
       tls: socket instanceof TLSSocket,
@@ -276,6 +285,7 @@ export class Connection {
 
   #onTimeout = (): void => {
     this.log.info({ connection: this.id, user: this.user }, "idle timeout");
+    this.outcome ??= "timeout";
     // RFC 1939 §3: an autologout timer ends the session without entering UPDATE.
     this.terminate({ ok: false, text: "disconnected for inactivity" });
   };
@@ -291,6 +301,9 @@ export class Connection {
     this.#closed = true;
     this.session.close();
     const mailbox = this.mailbox;
+    if (mailbox !== undefined) {
+      observe(this.context.options.observer, "onSessionEnd", this.outcome ?? "dropped");
+    }
     // A dropped connection deletes nothing (RFC 1939 §6): release the lock, commit nothing.
     this.#releasing = (mailbox === undefined ? Promise.resolve() : mailbox.maildrop.release())
       .catch((error: unknown) => {
@@ -409,6 +422,7 @@ export class Connection {
       case "sasl-cancelled":
         return continueSasl(this, event);
       case "command":
+        observe(this.context.options.observer, "onCommand", event.command.name);
         if (this.session.state === "TRANSACTION" || this.session.state === "UPDATE") {
           return handleTransaction(this, event.command);
         }

@@ -11,7 +11,17 @@ export {
 } from "./errors";
 export type { Logger } from "./logger";
 export { silentLogger } from "./logger";
+export type { LoginResult, ServerObserver, SessionOutcome } from "./observer";
 export type { ResolvedOptions, ServerLimits, ServerOptions, TlsOptions } from "./options";
+export {
+  MAX_V1_HEADER_LENGTH,
+  type ProxyEndpoint,
+  type ProxyHeader,
+  ProxyHeaderError,
+  type ProxyParseResult,
+  parseProxyHeader,
+  readProxyHeader,
+} from "./proxy-protocol";
 export { createServer, type Pop3Server, type ServerAddresses } from "./server";
 export * from "./store/index";
 export type { Maildrop, MailStore, MessageInfo } from "./store/types";

@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { Authenticator } from "./auth/types";
 import { ConfigError } from "./errors";
 import { isLogger, type Logger, silentLogger } from "./logger";
+import type { ServerObserver } from "./observer";
 import type { MailStore } from "./store/types";
 
 const pem = z.union([z.string().min(1), z.instanceof(Buffer)]);
@@ -22,6 +23,12 @@ const tlsSchema = z.object({
 const listenerSchema = z.object({
   host: z.string().min(1).default("127.0.0.1"),
   port: z.number().int().min(0).max(65535),
+  /**
+   * Every connection starts with a PROXY protocol header (v1 or v2, e.g. HAProxy `send-proxy-v2`)
+   * giving the client's real address; connections without a valid one are closed. Only for
+   * listeners that nothing but the proxy can reach.
+   */
+  proxyProtocol: z.boolean().default(false),
 });
 
 const SASL = ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"] as const;
@@ -49,6 +56,8 @@ const limitsSchema = z.object({
   writeTimeoutMs: z.number().int().min(1000).default(60_000),
   /** How long the TLS handshake after STLS, or on the implicit-TLS port, may take. */
   tlsHandshakeTimeoutMs: z.number().int().min(1000).default(30_000),
+  /** How long a `proxyProtocol` listener waits for the PROXY header before closing. */
+  proxyHeaderTimeoutMs: z.number().int().min(100).default(10_000),
   /** Pause reading a client whose unanswered pipelined commands pass this many bytes. */
   maxPipelinedBytes: z.number().int().min(1024).default(65536),
   /** Delay before answering a failed login; doubles per recent failure of the address or user. */
@@ -96,6 +105,13 @@ export const serverOptionsSchema = z.object({
   expire: z.union([z.number().int().min(0), z.literal("NEVER")]).optional(),
   limits: limitsSchema.default(limitsSchema.parse({})),
   logger: z.custom<Logger>(isLogger, "logger must have debug, info, warn and error").optional(),
+  /** Hooks for metrics and auditing (see `ServerObserver`; `pop3-server/metrics` has one). */
+  observer: z
+    .custom<ServerObserver>(
+      (v) => typeof v === "object" && v !== null,
+      "observer must be an object",
+    )
+    .optional(),
 });
 
 export type ServerOptions = z.input<typeof serverOptionsSchema>;

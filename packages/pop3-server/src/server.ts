@@ -14,6 +14,7 @@ import {
   type ServerOptions,
   type TlsOptions,
 } from "./options";
+import { acceptProxied } from "./proxy-listener";
 
 export interface ServerAddresses {
   /** The plain (and STLS) listener, when configured. */
@@ -55,8 +56,9 @@ export function createServer(input: ServerOptions): Pop3Server {
   const listeners: NetServer[] = [];
   let closing: Promise<void> | undefined;
 
-  function accept(socket: Socket): void {
-    const address = socket.remoteAddress ?? "unknown";
+  /** `remoteAddress`: the client's real address when a PROXY header gave it. */
+  function accept(socket: Socket, remoteAddress?: string): void {
+    const address = remoteAddress ?? socket.remoteAddress ?? "unknown";
     const fromAddress = perAddress.get(address) ?? 0;
     if (
       closing !== undefined ||
@@ -73,25 +75,52 @@ export function createServer(input: ServerOptions): Pop3Server {
     stats.connections += 1;
     stats.activeConnections += 1;
     perAddress.set(address, fromAddress + 1);
-    const connection = new Connection(context, socket, () => {
-      connections.delete(connection);
-      stats.activeConnections -= 1;
-      const left = (perAddress.get(address) ?? 1) - 1;
-      if (left > 0) perAddress.set(address, left);
-      else perAddress.delete(address);
-    });
+    const connection = new Connection(
+      context,
+      socket,
+      () => {
+        connections.delete(connection);
+        stats.activeConnections -= 1;
+        const left = (perAddress.get(address) ?? 1) - 1;
+        if (left > 0) perAddress.set(address, left);
+        else perAddress.delete(address);
+      },
+      address,
+    );
     connections.add(connection);
     connection.start();
   }
 
   async function listen(): Promise<ServerAddresses> {
     const addresses: { plain?: AddressInfo; implicitTls?: AddressInfo } = {};
+    const proxied = (withTls: boolean) => (socket: Socket) =>
+      acceptProxied(
+        socket,
+        {
+          headerTimeoutMs: options.limits.proxyHeaderTimeoutMs,
+          logger: options.logger,
+          ...(withTls && tls !== undefined
+            ? { tls: { setup: tls, handshakeTimeoutMs: options.limits.tlsHandshakeTimeoutMs } }
+            : {}),
+        },
+        accept,
+      );
     if (options.plain !== undefined) {
-      const server = createNetServer({ noDelay: true }, accept);
+      const onSocket = options.plain.proxyProtocol ? proxied(false) : accept;
+      const server = createNetServer({ noDelay: true }, onSocket);
       addresses.plain = await bind(server, options.plain.host, options.plain.port);
       listeners.push(server);
     }
-    if (options.implicitTls !== undefined && tls !== undefined) {
+    if (options.implicitTls?.proxyProtocol && tls !== undefined) {
+      // The PROXY header comes before the TLS handshake: read it on the raw socket first.
+      const server = createNetServer({ noDelay: true }, proxied(true));
+      addresses.implicitTls = await bind(
+        server,
+        options.implicitTls.host,
+        options.implicitTls.port,
+      );
+      listeners.push(server);
+    } else if (options.implicitTls !== undefined && tls !== undefined) {
       const server = createTlsServer(
         {
           // The default certificate answers clients that send no SNI (an IP address, poplib, curl).

@@ -10,6 +10,7 @@ import {
 import type { Connection } from "./connection";
 import { answerLang } from "./lang";
 import type { Mailbox } from "./mailbox";
+import { observe } from "./observer";
 
 const NO_SUCH_MESSAGE: StatusReply = { ok: false, text: "no such message" };
 
@@ -100,6 +101,7 @@ async function retrieve(
   msg: number,
   top: TopFilter | undefined,
 ): Promise<void> {
+  const started = performance.now();
   const info = mailbox.get(msg);
   if (info === undefined) {
     conn.reply(NO_SUCH_MESSAGE);
@@ -124,6 +126,9 @@ async function retrieve(
   };
   try {
     await conn.sendBody(reply, withFirst(first, iterator), top);
+    if (top === undefined && !conn.closed) {
+      observe(conn.context.options.observer, "onRetr", performance.now() - started, info.size);
+    }
   } catch (error) {
     // The +OK and part of the body are out; no reply can follow. Drop the connection so the
     // client sees a truncated answer, and delete nothing.
@@ -161,9 +166,11 @@ async function update(conn: Connection, mailbox: Mailbox): Promise<void> {
     stats.messagesDeleted += uids.length;
     logger.info({ connection: conn.id, user: conn.user, deleted: uids.length }, "update committed");
     const left = mailbox.stat().count;
+    conn.outcome = "quit";
     conn.reply({ ok: true, text: `bye, ${uids.length} deleted, ${left} left` });
   } catch (error) {
     logger.error({ connection: conn.id, user: conn.user, err: String(error) }, "update failed");
+    conn.outcome = "update-failed";
     conn.reply({ ok: false, code: "SYS/TEMP", text: "some deleted messages not removed" });
   } finally {
     await mailbox.maildrop.release().catch((error: unknown) => {

@@ -119,7 +119,13 @@ export class RawClient {
             host: "127.0.0.1",
             ...(options.localAddress ? { localAddress: options.localAddress } : {}),
           })
-        : tlsConnect({ port, host: "127.0.0.1", rejectUnauthorized: false, ...options.tls });
+        : tlsConnect({
+            port,
+            host: "127.0.0.1",
+            rejectUnauthorized: false,
+            ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+            ...options.tls,
+          });
     await new Promise<void>((resolve, reject) => {
       socket.once(options.tls === undefined ? "connect" : "secureConnect", resolve);
       socket.once("error", reject);
