@@ -21,9 +21,12 @@ export interface Certificate {
 
 const certificates = new Map<string, Certificate>();
 
-/** A self-signed certificate for `name` (made once per test run with the openssl CLI). */
-export function certificate(name = "localhost"): Certificate {
-  const cached = certificates.get(name);
+/**
+ * A self-signed certificate for `name` (made once per test run with the openssl CLI). Another
+ * `variant` gives another certificate for the same name, with its own key.
+ */
+export function certificate(name = "localhost", variant = ""): Certificate {
+  const cached = certificates.get(`${name}/${variant}`);
   if (cached !== undefined) return cached;
   const dir = mkdtempSync(join(tmpdir(), "pop3-cert-"));
   execFileSync(
@@ -53,7 +56,7 @@ export function certificate(name = "localhost"): Certificate {
     key: readFileSync(join(dir, "key.pem"), "utf8"),
     cert: readFileSync(join(dir, "cert.pem"), "utf8"),
   };
-  certificates.set(name, made);
+  certificates.set(`${name}/${variant}`, made);
   return made;
 }
 

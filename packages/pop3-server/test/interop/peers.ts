@@ -2,8 +2,8 @@
  * Shared pieces of the interop tests: finding the real clients, running them without blocking the
  * server (which lives in this same process), the message set, and strict byte comparison.
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe } from "vitest";
@@ -138,48 +138,13 @@ export function tempDir(prefix: string): { readonly path: string; cleanup(): voi
   };
 }
 
-let impostor: Certificate | undefined;
-
 /**
  * Another self-signed certificate for the same names as the test certificate (CN and SAN
  * `localhost`, IP 127.0.0.1) but a different key: trusting it instead of the real one must fail
  * the CA check alone, whatever the client thinks of host names.
  */
 export function impostorCertificate(): Certificate {
-  if (impostor !== undefined) return impostor;
-  const dir = mkdtempSync(join(tmpdir(), "pop3-interop-impostor-"));
-  try {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-        "-days",
-        "2",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      ],
-      { stdio: "ignore" },
-    );
-    impostor = {
-      key: readFileSync(join(dir, "key.pem"), "utf8"),
-      cert: readFileSync(join(dir, "cert.pem"), "utf8"),
-    };
-    return impostor;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return certificate("localhost", "impostor");
 }
 
 /**
