@@ -18,10 +18,12 @@
 // Environment: BENCH_RUNS (5), BENCH_CLIENT_MB (50: the large message), BENCH_SMALL_COUNT (20) and
 // BENCH_SMALL_MB (1: the small messages), BENCH_HUGE_MB (1024: pop3-client's memory run),
 // BENCH_PEER_MEM_MB (min(100, BENCH_HUGE_MB): node-pop3's memory run,
-// and pop3-client's on the same size; 0 skips it), PYTHON (python3).
-// CI smoke: BENCH_CLIENT_MB=2 BENCH_RUNS=1 BENCH_HUGE_MB=16.
+// and pop3-client's on the same size; 0 skips it), PYTHON (python3), BENCH_JSON_OUT (also write
+// the results as JSON to this file, for run.mjs's report).
+// CI smoke: BENCH_SMOKE=1 BENCH_RUNS=1 (BENCH_SMOKE=1 makes the defaults tiny: 4 × 1 MB + 2 MB,
+// 16 MiB and 8 MiB memory runs; any variable set explicitly still wins).
 import { fork, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -30,17 +32,31 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const MB = 1e6;
 const MiB = 1024 * 1024;
-const env = (name, fallback) => {
-  const value = Number(process.env[name] ?? fallback);
+const SMOKE = process.env.BENCH_SMOKE === "1";
+const env = (name, fallback, smoke = fallback) => {
+  const value = Number(process.env[name] ?? (SMOKE ? smoke : fallback));
   if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a number >= 0`);
   return value;
 };
 const RUNS = Math.max(1, Math.round(env("BENCH_RUNS", 5)));
-const LARGE_MB = env("BENCH_CLIENT_MB", 50);
-const SMALL_COUNT = Math.round(env("BENCH_SMALL_COUNT", 20));
+const LARGE_MB = env("BENCH_CLIENT_MB", 50, 2);
+const SMALL_COUNT = Math.round(env("BENCH_SMALL_COUNT", 20, 4));
 const SMALL_MB = env("BENCH_SMALL_MB", 1);
-const HUGE_MB = env("BENCH_HUGE_MB", 1024);
-const PEER_MEM_MB = env("BENCH_PEER_MEM_MB", Math.min(100, HUGE_MB));
+const HUGE_MB = env("BENCH_HUGE_MB", 1024, 16);
+const PEER_MEM_MB = env("BENCH_PEER_MEM_MB", Math.min(100, HUGE_MB), Math.min(8, HUGE_MB));
+/** What BENCH_JSON_OUT receives. */
+const json = {
+  config: {
+    runs: RUNS,
+    largeMB: LARGE_MB,
+    smallCount: SMALL_COUNT,
+    smallMB: SMALL_MB,
+    hugeMB: HUGE_MB,
+  },
+  throughput: [],
+  memory: [],
+  targets: [],
+};
 const PYTHON = process.env.PYTHON ?? "python3";
 const PEER_MEM_TIMEOUT_MS = 120_000;
 
@@ -314,14 +330,19 @@ try {
       `| ${client.name}${note} | ${fmt(s.all)} | ${fmt(s.min)}–${fmt(s.max)} | ${fmt(s.small)} | ${fmt(s.large)} | ${fmt(o.all / s.all, 2)}x |`,
     );
   }
+  for (const client of CLIENTS) {
+    const s = summary.get(client.key);
+    json.throughput.push({ key: client.key, name: client.name, ...s, bytes: undefined });
+  }
   for (const proc of processes.values()) proc.stop();
   const peer = summary.get("node-pop3");
   const ratio = o.all / peer.all;
-  console.log(
-    `\nTarget ≥ 3x node-pop3's MB/s: ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}x — ${ratio >= 3 ? "met" : "NOT met"}` : "not measured"}` +
-      ` (on the ${mb(largeTotal)} MB message alone: ${fmt(o.large / peer.large, 2)}x; on the small messages: ${fmt(o.small / peer.small, 2)}x).` +
-      " node-pop3 does not unstuff dots nor keep the message's last CRLF, so its octet count differs slightly; throughput always uses the RFC 1939 size.",
-  );
+  const throughputTarget =
+    `Target ≥ 3x node-pop3's MB/s: ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}x — ${ratio >= 3 ? "met" : "NOT met"}` : "not measured"}` +
+    ` (on the ${mb(largeTotal)} MB message alone: ${fmt(o.large / peer.large, 2)}x; on the small messages: ${fmt(o.small / peer.small, 2)}x).` +
+    " node-pop3 does not unstuff dots nor keep the message's last CRLF, so its octet count differs slightly; throughput always uses the RFC 1939 size.";
+  json.targets.push(throughputTarget);
+  console.log(`\n${throughputTarget}`);
 
   // ---- memory: fresh processes with --expose-gc ----
 
@@ -370,6 +391,11 @@ try {
   );
   console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const [name, size, r] of rows) {
+    json.memory.push(
+      r instanceof Error
+        ? { name, size, error: r.message }
+        : { name, size, mbps: speed(size, r.seconds), ...r },
+    );
     if (r instanceof Error) {
       console.log(`| ${name} | ${mb(size)} MB | failed: ${r.message} | | | | | |`);
       continue;
@@ -381,9 +407,12 @@ try {
   const huge = rows[0][2];
   if (!(huge instanceof Error)) {
     const ok = huge.received === hugeSize && huge.peakSum <= 64 * MiB;
-    console.log(
-      `\nTarget ≤ 64 MB growth streaming ${mb(hugeSize)} MB: heap + ArrayBuffers peak ${mb(huge.peakSum)} MB — ${ok ? "met" : "NOT met"}${huge.received === hugeSize ? "" : ` (received ${huge.received} of ${hugeSize} octets)`}.`,
-    );
+    const memoryTarget = `Target ≤ 64 MB growth streaming ${mb(hugeSize)} MB: heap + ArrayBuffers peak ${mb(huge.peakSum)} MB — ${ok ? "met" : "NOT met"}${huge.received === hugeSize ? "" : ` (received ${huge.received} of ${hugeSize} octets)`}.`;
+    json.targets.push(memoryTarget);
+    console.log(`\n${memoryTarget}`);
+  }
+  if (process.env.BENCH_JSON_OUT) {
+    writeFileSync(process.env.BENCH_JSON_OUT, `${JSON.stringify(json, null, 2)}\n`);
   }
 } finally {
   if (server !== undefined) {

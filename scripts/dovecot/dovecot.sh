@@ -20,6 +20,10 @@ MAIL_GID=65534
 # One user per test suite, so suites that run at the same time never reset each other's mail:
 # bob = pop3-client interop, carol = conformance suite, dave = CLI, alice and erin = ad hoc.
 USERS=(alice:alice-password bob:bob-password carol:carol-password dave:dave-password erin:erin-password)
+# More users for a private instance (the benchmarks start one with their own DOVECOT_RUNTIME):
+# "user:password,user:password". Names: letters, digits, '.', '_', '-'; passwords: no ':', ',' or
+# whitespace. Added after the five above; the test suites' instance never sets it.
+EXTRA_USERS="${DOVECOT_EXTRA_USERS:-}"
 
 CONF="$RUNTIME/dovecot.conf"
 BASE_DIR="$RUNTIME/run"
@@ -50,14 +54,15 @@ Usage: $SELF <command>
   deliver <user> [file] deliver one message (file, or stdin if '-' or omitted) into the user's
                         Maildir/new; prints the delivered file's path
 Environment: DOVECOT_RUNTIME (default /tmp/pop3-dovecot), DOVECOT_POP3_PORT (11110),
-  DOVECOT_POP3S_PORT (11995), DOVECOT_DISABLE_PLAINTEXT_AUTH (no), DOVECOT_START_TIMEOUT (30 s)
+  DOVECOT_POP3S_PORT (11995), DOVECOT_DISABLE_PLAINTEXT_AUTH (no), DOVECOT_START_TIMEOUT (30 s),
+  DOVECOT_EXTRA_USERS ("user:password,..." added to the five users; none by default)
 EOF
 }
 
 need_root() {
   [ "$(id -u)" -eq 0 ] && return 0
   if command -v sudo >/dev/null 2>&1; then
-    exec sudo -n --preserve-env=DOVECOT_RUNTIME,DOVECOT_POP3_PORT,DOVECOT_POP3S_PORT,DOVECOT_DISABLE_PLAINTEXT_AUTH,DOVECOT_START_TIMEOUT \
+    exec sudo -n --preserve-env=DOVECOT_RUNTIME,DOVECOT_POP3_PORT,DOVECOT_POP3S_PORT,DOVECOT_DISABLE_PLAINTEXT_AUTH,DOVECOT_START_TIMEOUT,DOVECOT_EXTRA_USERS \
       "$0" "$@"
   fi
   die "'$1' must run as root (Dovecot drops to uid $MAIL_UID for mail access)"
@@ -74,6 +79,21 @@ validate_settings() {
     / | *[[:space:]]* | *'"'* | *'<'* | *'%'* | *'$'*) die "unsuitable DOVECOT_RUNTIME: '$RUNTIME'" ;;
   esac
   case "$DISABLE_PLAINTEXT_AUTH" in yes | no) ;; *) die "DOVECOT_DISABLE_PLAINTEXT_AUTH must be yes or no" ;; esac
+  add_extra_users
+}
+
+add_extra_users() { # appends DOVECOT_EXTRA_USERS to USERS, once
+  [ -n "$EXTRA_USERS" ] || return 0
+  local entry
+  local -a entries
+  IFS=, read -r -a entries <<<"$EXTRA_USERS"
+  for entry in "${entries[@]}"; do
+    [[ "$entry" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*:[^:,[:space:]]+$ ]] ||
+      die "DOVECOT_EXTRA_USERS: bad entry '${entry%%:*}:...' (want user:password)"
+    user_password "${entry%%:*}" >/dev/null && die "DOVECOT_EXTRA_USERS: user '${entry%%:*}' given twice"
+    USERS+=("$entry")
+  done
+  EXTRA_USERS=
 }
 
 user_password() { # prints the password of a known user, fails otherwise

@@ -18,6 +18,13 @@ import { handleTransaction } from "./transaction";
 let nextConnectionId = 1;
 
 /**
+ * A multi-line answer is written to the socket once this much of it is queued; a smaller one
+ * (a 10 KB message, a listing) leaves with its status line and terminator in a single write
+ * when the command is done, instead of one write for the body and another for the terminator.
+ */
+const WRITE_BATCH_BYTES = 64 * 1024;
+
+/**
  * One client connection: owns the socket, the timers and the core `ServerSession`, reads events
  * one at a time and hands commands to the AUTHORIZATION or TRANSACTION handlers. It never looks
  * at POP3 bytes itself; core frames and parses everything.
@@ -42,6 +49,8 @@ export class Connection {
 
   #socket: Socket;
   #outbox: Uint8Array[] = [];
+  /** Octets in `#outbox`. */
+  #outboxBytes = 0;
   #pumping = false;
   #closed = false;
   #paused = false;
@@ -173,7 +182,8 @@ export class Connection {
   /**
    * Streams a multi-line answer from `source` through core's encoder, waiting for the socket to
    * drain whenever its buffer is full, so a message of any size costs only a chunk of memory.
-   * `take` may cut each chunk (TOP) and says when to stop reading.
+   * `take` may cut each chunk (TOP) and says when to stop reading. Answers shorter than
+   * `WRITE_BATCH_BYTES` stay queued and go out in one write once the command is done.
    */
   async sendBody(
     reply: StatusReply,
@@ -186,7 +196,7 @@ export class Connection {
       const piece = take === undefined ? chunk : take.push(chunk);
       if (piece.length > 0) {
         this.#send(this.session.sendMultilineData(piece));
-        await this.#flushAndDrain();
+        if (this.#outboxBytes >= WRITE_BATCH_BYTES) await this.#flushAndDrain();
       }
       if (take?.done) break;
     }
@@ -326,19 +336,28 @@ export class Connection {
   }
 
   #send(bytes: Uint8Array): void {
-    if (bytes.length > 0) this.#outbox.push(bytes);
+    if (bytes.length === 0) return;
+    this.#outbox.push(bytes);
+    this.#outboxBytes += bytes.length;
   }
 
   #flush(): boolean {
     if (this.#outbox.length === 0 || this.#socket.destroyed) {
       this.#outbox = [];
+      this.#outboxBytes = 0;
       return true;
     }
-    const data =
-      this.#outbox.length === 1 ? (this.#outbox[0] as Uint8Array) : Buffer.concat(this.#outbox);
+    const parts = this.#outbox;
+    this.context.stats.bytesSent += this.#outboxBytes;
     this.#outbox = [];
-    this.context.stats.bytesSent += data.length;
-    return this.#socket.write(data);
+    this.#outboxBytes = 0;
+    if (parts.length === 1) return this.#socket.write(parts[0] as Uint8Array);
+    const socket = this.#socket;
+    socket.cork();
+    let ok = true;
+    for (const part of parts) ok = socket.write(part);
+    socket.uncork();
+    return ok;
   }
 
   async #flushAndDrain(): Promise<void> {

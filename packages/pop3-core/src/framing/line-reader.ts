@@ -63,7 +63,9 @@ export class LineReader {
     }
     const end = lf > 0 && buffer[lf - 1] === CR ? lf - 1 : lf;
     const line = buffer.subarray(0, end);
-    this.#buffer = buffer.subarray(lf + 1);
+    // Nothing left: drop the view, which would keep the whole received chunk alive for as long
+    // as the connection sits idle after its last command.
+    this.#buffer = lf + 1 === buffer.length ? EMPTY : buffer.subarray(lf + 1);
     return line;
   }
 

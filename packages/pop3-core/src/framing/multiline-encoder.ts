@@ -31,7 +31,8 @@ export class MultilineEncoder {
     const length = chunk.length;
     if (length === 0) return chunk;
     this.#empty = false;
-    const parts: Uint8Array[] = [];
+    // Allocated only when something is added or dropped: ordinary mail needs none.
+    let parts: Uint8Array[] | undefined;
     let segmentStart = 0;
     let pos = 0;
     if (this.#skipLf) {
@@ -41,14 +42,17 @@ export class MultilineEncoder {
         pos = 1;
       }
     }
+    // Kept in a local while the chunk is scanned: a 64 KiB chunk has some 800 lines.
+    let atLineStart = this.#atLineStart;
     // indexOf results are reused until passed, so CRLF mail costs two scans per line, not more.
     let nextCr = -2;
     let nextLf = -2;
 
     while (pos < length) {
-      if (this.#atLineStart) {
-        this.#atLineStart = false;
+      if (atLineStart) {
+        atLineStart = false;
         if (chunk[pos] === DOT) {
+          parts ??= [];
           parts.push(chunk.subarray(segmentStart, pos), DOT_ONLY);
           segmentStart = pos;
           this.#dotsStuffed += 1;
@@ -56,18 +60,24 @@ export class MultilineEncoder {
       }
       if (nextCr !== -1 && nextCr < pos) nextCr = chunk.indexOf(CR, pos);
       if (nextLf !== -1 && nextLf < pos) nextLf = chunk.indexOf(LF, pos);
+      if (nextCr !== -1 && nextLf === nextCr + 1) {
+        // The common case, tested first: the line ends in CRLF, with no bare CR or LF before.
+        pos = nextLf + 1;
+        atLineStart = true;
+        continue;
+      }
       if (nextCr === -1 && nextLf === -1) break;
 
       if (nextCr !== -1 && (nextLf === -1 || nextCr < nextLf)) {
+        // A CR not followed by LF (a CRLF was taken above).
         const cr = nextCr;
+        parts ??= [];
         if (cr + 1 === length) {
           // CR as the last byte: send CRLF now and swallow an LF that may open the next chunk.
           parts.push(chunk.subarray(segmentStart, length), LF_ONLY);
           segmentStart = length;
           this.#skipLf = true;
           pos = length;
-        } else if (chunk[cr + 1] === LF) {
-          pos = cr + 2;
         } else {
           parts.push(chunk.subarray(segmentStart, cr + 1), LF_ONLY);
           segmentStart = cr + 1;
@@ -75,14 +85,16 @@ export class MultilineEncoder {
         }
       } else {
         // A bare LF: put a CR in front of it.
+        parts ??= [];
         parts.push(chunk.subarray(segmentStart, nextLf), CR_ONLY);
         segmentStart = nextLf;
         pos = nextLf + 1;
       }
-      this.#atLineStart = true;
+      atLineStart = true;
     }
+    this.#atLineStart = atLineStart;
 
-    if (parts.length === 0 && segmentStart === 0) return chunk;
+    if (parts === undefined) return segmentStart === 0 ? chunk : chunk.subarray(segmentStart);
     parts.push(chunk.subarray(segmentStart, length));
     return concatBytes(parts);
   }
