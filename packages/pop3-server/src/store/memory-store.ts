@@ -73,7 +73,10 @@ export class MemoryStore implements MailStore {
     message: Uint8Array | string,
     options: { readonly uid?: string } = {},
   ): { uid: string; size: number } {
-    const bytes = typeof message === "string" ? encoder.encode(message) : message.slice();
+    const bytes =
+      typeof message === "string"
+        ? encoder.encode(message)
+        : Uint8Array.prototype.slice.call(message);
     const used = this.#usedUidsOf(user);
     let uid = options.uid;
     if (uid !== undefined) {
@@ -100,7 +103,7 @@ export class MemoryStore implements MailStore {
     return state.messages.map(({ info, bytes }) => ({
       uid: info.uid,
       size: info.size,
-      bytes: bytes.slice(),
+      bytes: Uint8Array.prototype.slice.call(bytes),
     }));
   }
 

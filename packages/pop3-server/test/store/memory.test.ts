@@ -125,3 +125,14 @@ describe("MemoryStore", () => {
     await md.release();
   });
 });
+
+describe("MemoryStore copies", () => {
+  it("keeps its own copy of a Buffer, so later changes by the caller do not reach the store", () => {
+    const store = new MemoryStore();
+    const source = Buffer.from("Subject: a\r\n\r\nb\r\n");
+    store.addMessage("u", source);
+    source.fill(0x78);
+    const stored = store.messages("u")[0]?.bytes as Uint8Array;
+    expect(Buffer.from(stored).toString()).toBe("Subject: a\r\n\r\nb\r\n");
+  });
+});
