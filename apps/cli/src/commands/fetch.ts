@@ -162,6 +162,16 @@ export async function fetchCommand(context: Context, options: FetchOptions): Pro
     let localFailure: CliError | undefined;
     for (const item of plan) {
       if (stopRequested) break;
+      const fail = (problem: CliError): void => {
+        failed += 1;
+        reporter.emit({
+          event: "failed",
+          msg: item.msg,
+          uid: item.uid,
+          error: problem.message,
+          code: problem.code,
+        });
+      };
       if (item.action === "too-large" || item.action === "limit") {
         skipped += 1;
         reporter.emit({
@@ -180,14 +190,7 @@ export async function fetchCommand(context: Context, options: FetchOptions): Pro
           stream = consumeNow(await client.retrieve(item.msg));
         } catch (error) {
           const problem = toCliError(error);
-          failed += 1;
-          reporter.emit({
-            event: "failed",
-            msg: item.msg,
-            uid: item.uid,
-            error: problem.message,
-            code: problem.code,
-          });
+          fail(problem);
           if (!(error instanceof ServerReplyError)) {
             broken = problem;
             break;
@@ -211,16 +214,9 @@ export async function fetchCommand(context: Context, options: FetchOptions): Pro
             end = result.end;
           }
         } catch (error) {
-          failed += 1;
           if (isDownloadError(error)) {
             const problem = toCliError(error);
-            reporter.emit({
-              event: "failed",
-              msg: item.msg,
-              uid: item.uid,
-              error: problem.message,
-              code: problem.code,
-            });
+            fail(problem);
             if (error instanceof ClientError && error.code === "POP3_TRUNCATED") continue;
             broken = problem;
             break;
@@ -228,13 +224,7 @@ export async function fetchCommand(context: Context, options: FetchOptions): Pro
           localFailure = new CliError(EXIT.LOCAL_IO, `${target}: ${(error as Error).message}`, {
             cause: error,
           });
-          reporter.emit({
-            event: "failed",
-            msg: item.msg,
-            uid: item.uid,
-            error: localFailure.message,
-            code: localFailure.code,
-          });
+          fail(localFailure);
           break;
         }
         // Durable now: only then is it recorded, and only then may it be deleted.
@@ -267,14 +257,7 @@ export async function fetchCommand(context: Context, options: FetchOptions): Pro
           await failpoint("marked-deleted");
         } catch (error) {
           const problem = toCliError(error);
-          failed += 1;
-          reporter.emit({
-            event: "failed",
-            msg: item.msg,
-            uid: item.uid,
-            error: problem.message,
-            code: problem.code,
-          });
+          fail(problem);
           if (!(error instanceof ServerReplyError)) {
             broken = problem;
             break;
