@@ -69,9 +69,13 @@ export function toCliError(error: unknown): CliError {
       return new CliError(EXIT.USAGE, error.message, { code: error.code, cause: error });
     if (CONNECTION_CODES.has(error.code)) {
       const hint =
-        error.code === "POP3_TLS" && /certificate|self.signed|unable to verify/i.test(error.message)
-          ? " (trust the server's certificate with --ca FILE, or skip the check with --insecure)"
-          : "";
+        error.code !== "POP3_TLS"
+          ? ""
+          : /does not match certificate/i.test(error.message)
+            ? " (the certificate is for another name: give that name with --servername NAME, or skip the check with --insecure)"
+            : /certificate|self.signed|unable to verify/i.test(error.message)
+              ? " (trust the server's certificate with --ca FILE, or skip the check with --insecure)"
+              : "";
       return new CliError(EXIT.CONNECTION, `${error.message}${hint}`, {
         code: error.code,
         cause: error,

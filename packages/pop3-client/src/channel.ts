@@ -12,7 +12,7 @@ import {
 import { ClientError } from "./errors";
 import { completes, type Operation } from "./operation";
 import type { ResolvedClientOptions, TraceEvent } from "./options";
-import { serverName } from "./sni";
+import { serverIdentity } from "./sni";
 
 /**
  * The I/O shell around core's `ClientSession`: writes commands (pipelined when allowed), feeds the
@@ -88,14 +88,14 @@ export class Channel {
   }
 
   /** Replaces the plain socket by TLS after `+OK` to STLS (RFC 2595 §4). */
-  async startTls(servername: string): Promise<void> {
+  async startTls(host: string): Promise<void> {
     const raw = this.#socket;
     this.#detach(raw);
     this.#clearTimer();
     const { tlsOptions, timeouts } = this.#options;
     const secure: TLSSocket = tlsConnect({
       socket: raw,
-      ...serverName(tlsOptions.servername ?? servername),
+      ...serverIdentity(host, tlsOptions.servername).tlsOptions,
       rejectUnauthorized: tlsOptions.rejectUnauthorized,
       minVersion: tlsOptions.minVersion,
       ...(tlsOptions.ca === undefined ? {} : { ca: tlsOptions.ca }),

@@ -32,7 +32,7 @@ import { ClientError, ServerReplyError, TruncatedMessageError } from "./errors";
 import { MessageStream } from "./message-stream";
 import type { Operation } from "./operation";
 import { type ClientOptions, type ResolvedClientOptions, resolveClientOptions } from "./options";
-import { serverName } from "./sni";
+import { serverIdentity } from "./sni";
 
 export interface CallOptions {
   readonly signal?: AbortSignal;
@@ -605,7 +605,7 @@ async function dial(options: ResolvedClientOptions, port: number): Promise<Duple
   if (options.tls !== "implicit") return socket;
   const secure = tlsConnect({
     socket,
-    ...serverName(tlsOptions.servername ?? host),
+    ...serverIdentity(host, tlsOptions.servername).tlsOptions,
     rejectUnauthorized: tlsOptions.rejectUnauthorized,
     minVersion: tlsOptions.minVersion,
     ...(tlsOptions.ca === undefined ? {} : { ca: tlsOptions.ca }),

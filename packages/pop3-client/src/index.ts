@@ -15,3 +15,4 @@ export {
 } from "./errors";
 export { MessageStream } from "./message-stream";
 export type { ClientOptions, TraceEvent } from "./options";
+export { type ServerIdentity, serverIdentity } from "./sni";

@@ -32,6 +32,7 @@ export const clientOptionsSchema = z.object({
   tlsOptions: z
     .object({
       ca: z.union([pem, z.array(pem)]).optional(),
+      /** The name the certificate must match instead of `host` (sent as SNI unless an IP). */
       servername: z.string().min(1).optional(),
       rejectUnauthorized: z.boolean().default(true),
       minVersion: z.enum(["TLSv1.2", "TLSv1.3"]).default("TLSv1.2"),

@@ -1,10 +1,10 @@
-import { isIP } from "node:net";
 import {
   type ConnectionOptions,
   checkServerIdentity,
   type PeerCertificate,
   type TLSSocket,
 } from "node:tls";
+import { serverIdentity } from "pop3-client";
 import type { Capabilities, Greeting } from "pop3-core";
 import { ProbeConnection, type ProbeTarget } from "../doctor/probe";
 import { CliError, EXIT, type ExitCode, toCliError } from "../errors";
@@ -77,11 +77,12 @@ export async function doctorCommand(
   const add = (level: FindingLevel, id: string, message: string): void => {
     findings.push({ level, id, message });
   };
-  const servername = config.servername ?? (isIP(config.host) === 0 ? config.host : undefined);
+  // The client's own rule (SNI, and the name the certificate must match), so both agree.
+  const identity = serverIdentity(config.host, config.servername);
   const tlsOptions: ConnectionOptions = {
     host: config.host,
     rejectUnauthorized: false, // inspect even a certificate we would refuse; judged below
-    ...(servername === undefined ? {} : { servername }),
+    ...identity.tlsOptions,
     ...(config.ca === undefined ? {} : { ca: config.ca.pem }),
   };
   const target: ProbeTarget = {
@@ -110,7 +111,7 @@ export async function doctorCommand(
   try {
     greeting = await probe.greeting();
     if (config.tls === "implicit") {
-      tls = describeTls(probe.socket as TLSSocket, servername ?? config.host);
+      tls = describeTls(probe.socket as TLSSocket, identity.name);
       const caps = await probe.capa();
       afterTls = caps?.capabilities;
       afterTlsLines = caps?.lines ?? null;
@@ -125,7 +126,7 @@ export async function doctorCommand(
           const result = await probe.stls();
           stls = { offered, accepted: result.socket !== undefined };
           if (result.socket !== undefined) {
-            tls = describeTls(result.socket, servername ?? config.host);
+            tls = describeTls(result.socket, identity.name);
             const after = await probe.capa();
             afterTls = after?.capabilities;
             afterTlsLines = after?.lines ?? null;
@@ -267,7 +268,7 @@ export async function doctorCommand(
       add(
         "problem",
         "certificate-name-mismatch",
-        `the certificate is not valid for ${servername ?? config.host}`,
+        `the certificate is not valid for ${identity.name}`,
       );
     }
     if (cert !== null) {
