@@ -1,4 +1,5 @@
-import { LocalProtocolError, RemoteProtocolError } from "pop3-core";
+import { inspect } from "node:util";
+import { apopDigest, LocalProtocolError, RemoteProtocolError } from "pop3-core";
 import { afterEach, describe, expect, it } from "vitest";
 import { connect, type Pop3Client, type TraceEvent } from "../src/index";
 import { goodServer, MESSAGE, type ScriptedServer, scriptedServer } from "./scripted-server";
@@ -110,6 +111,51 @@ describe("pop3-client against a scripted server", () => {
     expect(trace.map((t) => t.line)).toContain("PASS ***");
     expect(JSON.stringify(trace)).not.toContain("secret");
     expect(server.received.some((l) => l.startsWith("DELE"))).toBe(false);
+  });
+
+  it("never shows the APOP digest in traces or errors (it allows offline guessing)", async () => {
+    const timestamp = "<1896.697170952@dbc.mtview.ca.us>";
+    const digest = apopDigest(timestamp, "secret");
+    const answer = goodServer();
+    let refusals = 2;
+    server = await scriptedServer({
+      greeting: `+OK ready ${timestamp}\r\n`,
+      answer: (line, socket) => {
+        if (!line.startsWith("APOP")) return answer(line, socket);
+        if (refusals-- > 0) return "-ERR [AUTH] permission denied\r\n";
+        return line === `APOP alice ${digest}` ? "+OK logged in\r\n" : "-ERR wrong\r\n";
+      },
+    });
+    const trace: TraceEvent[] = [];
+    client = await plainClient(server.port, { trace: (e) => trace.push(e) });
+    const errors = [
+      await client
+        .login({ user: "alice", password: "secret", mechanism: "APOP" })
+        .catch((e: unknown) => e),
+      await client.command(`APOP alice ${digest}`).catch((e: unknown) => e),
+    ];
+    await client.login({ user: "alice", password: "secret", mechanism: "APOP" });
+    expect(client.state).toBe("TRANSACTION");
+    // The digest did go to the server, three times: the test would see it if it leaked.
+    expect(server.received.filter((l) => l === `APOP alice ${digest}`)).toHaveLength(3);
+    for (const error of errors) {
+      expect(error).toMatchObject({ code: "POP3_SERVER_ERROR", command: "APOP alice ***" });
+      const shown = [
+        String(error),
+        inspect(error, { depth: 10, showHidden: true }),
+        JSON.stringify(error),
+        JSON.stringify(Object.entries(error as object)),
+      ].join("\n");
+      expect(shown).not.toContain(digest);
+    }
+    expect(trace.filter((t) => t.direction === "send").map((t) => t.line)).toEqual([
+      "CAPA",
+      "APOP alice ***",
+      "APOP alice ***",
+      "APOP alice ***",
+      "CAPA",
+    ]);
+    expect(JSON.stringify(trace)).not.toContain(digest);
   });
 
   it("fails connecting when the server offers no STLS, unless cleartext is allowed", async () => {
