@@ -1,4 +1,4 @@
-export { isValidUid, MAX_READ_CHUNK } from "./common";
+export { isValidUid, MAX_READ_CHUNK, UnsafeMaildropError } from "./common";
 export { maildirUid } from "./maildir-names";
 export { SIZE_CACHE_FILE } from "./maildir-size-cache";
 export {

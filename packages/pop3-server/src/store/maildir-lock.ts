@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
+import type { BigIntStats } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { hostname } from "node:os";
 import { MaildropInUseError } from "../errors";
-import { errorCode } from "./common";
+import { errorCode, isDiskFull, OPEN_UNTRUSTED } from "./common";
 
 /** What a lock file holds: who created it, and a random token that tells locks apart. */
 export interface LockInfo {
@@ -13,7 +14,10 @@ export interface LockInfo {
   readonly token?: string;
 }
 
-/** A lock file whose contents cannot be read is stale after this long (or `staleMs` if less). */
+/**
+ * A non-empty lock file whose contents cannot be read is stale after this long (or `staleMs` if
+ * less); an empty one is a full-disk lock (see `createExclusive`).
+ */
 const UNREADABLE_LOCK_GRACE_MS = 10_000;
 const MAX_ATTEMPTS = 5;
 const MAX_LOCK_FILE_BYTES = 4096;
@@ -23,13 +27,22 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Tokens of the locks this process holds, to tell our own leftovers from live locks. */
 const heldTokens = new Set<string>();
 
-/** A lock file as seen when it was judged: its contents and identity. */
+/** A lock file as seen when it was judged (by `lstat`): its contents and identity. */
 export interface Holder {
   readonly info: LockInfo | undefined;
+  /** An empty regular file: a lock taken on a full disk (see `createExclusive`). */
+  readonly empty: boolean;
   readonly dev: bigint;
   readonly ino: bigint;
   readonly mtimeNs: bigint;
   readonly mtimeMs: number;
+}
+
+/** The file a lock created: its identity, and whether it is empty (see `createExclusive`). */
+interface Created {
+  readonly dev: bigint;
+  readonly ino: bigint;
+  readonly empty: boolean;
 }
 
 /**
@@ -42,16 +55,26 @@ export interface Holder {
  * stale file aside and checks that the file it moved is the one it judged (same inode and mtime);
  * if another session replaced it in between, it puts that file back and reports the maildrop in
  * use. Anything else is a live holder: `MaildropInUseError`.
+ *
+ * On a full disk the lock file is created empty (see `createExclusive`), so that users can still
+ * log in and delete mail. An empty lock names no holder: it is live until `staleMs` after its
+ * last refresh, and its holder knows it by inode.
+ *
+ * The lock file is never followed if it is a symbolic link (or read if it is a FIFO): it is
+ * judged by `lstat` as an unreadable lock, refreshed with `lutimes`, and a takeover removes the
+ * link, not its target. `O_EXCL` already refuses to create the lock through a link.
  */
 export class MaildirLock {
   readonly #file: string;
   readonly #token: string;
+  readonly #created: Created;
   #timer: ReturnType<typeof setInterval> | undefined;
   #released = false;
 
-  private constructor(file: string, token: string, staleMs: number) {
+  private constructor(file: string, token: string, staleMs: number, created: Created) {
     this.#file = file;
     this.#token = token;
+    this.#created = created;
     heldTokens.add(token);
     const every = Math.min(MAX_TIMER_MS, Math.max(1, Math.floor(staleMs / 3)));
     this.#timer = setInterval(() => this.#refresh(), every);
@@ -67,9 +90,8 @@ export class MaildirLock {
       token,
     };
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      if (await createExclusive(file, `${JSON.stringify(info)}\n`)) {
-        return new MaildirLock(file, token, staleMs);
-      }
+      const created = await createExclusive(file, `${JSON.stringify(info)}\n`);
+      if (created !== undefined) return new MaildirLock(file, token, staleMs, created);
       const holder = await inspect(file);
       if (holder === undefined) continue; // released meanwhile: try again
       if (!isStale(holder, staleMs)) throw new MaildropInUseError();
@@ -81,8 +103,19 @@ export class MaildirLock {
   /** Whether the lock file is still the one this lock created. */
   async isHeld(): Promise<boolean> {
     if (this.#released) return false;
-    const info = await readLockInfo(this.#file);
-    return info?.token === this.#token;
+    return this.#isOurs();
+  }
+
+  async #isOurs(): Promise<boolean> {
+    if (!this.#created.empty) return (await readLockInfo(this.#file))?.token === this.#token;
+    // An empty lock holds no token: it is ours while the name still holds our inode, still empty.
+    const stats = await lstatIfPresent(this.#file);
+    return (
+      stats?.isFile() === true &&
+      stats.size === 0n &&
+      stats.dev === this.#created.dev &&
+      stats.ino === this.#created.ino
+    );
   }
 
   /**
@@ -96,8 +129,7 @@ export class MaildirLock {
     this.#timer = undefined;
     heldTokens.delete(this.#token);
     try {
-      const info = await readLockInfo(this.#file);
-      if (info?.token === this.#token) await fsp.unlink(this.#file);
+      if (await this.#isOurs()) await fsp.unlink(this.#file);
     } catch {
       // See above: the leftover is recognised as stale.
     }
@@ -105,36 +137,65 @@ export class MaildirLock {
 
   #refresh(): void {
     const now = new Date();
-    fsp.utimes(this.#file, now, now).catch(() => {
+    // lutimes: if the lock was replaced by a link, touch the link, never a file it points to.
+    fsp.lutimes(this.#file, now, now).catch(() => {
       // Gone or not writable: `isHeld` tells the commit.
     });
   }
 }
 
-/** Creates `file` with `O_EXCL`; false if it exists. */
-async function createExclusive(file: string, contents: string): Promise<boolean> {
+/**
+ * Creates `file` with `O_EXCL` (which refuses any existing name, a symbolic link too, dangling
+ * or not) and writes `contents`; undefined if the name exists.
+ *
+ * On a full disk (or quota) the contents cannot be written, but creating the file needed only an
+ * inode and a directory entry, which a full disk usually still has. The lock is then kept empty
+ * (truncated, in case a part was written: a partial lock would be taken for garbage), so a user
+ * can log in to read and delete mail and so make room. Node has no `flock`/`fcntl` lock to fall
+ * back on, and an in-process lock would not exclude other servers; if not even an inode is left,
+ * the open fails and the login is refused with `[SYS/TEMP]`.
+ */
+async function createExclusive(file: string, contents: string): Promise<Created | undefined> {
   let handle: fsp.FileHandle;
   try {
     handle = await fsp.open(file, "wx", 0o600);
   } catch (error) {
-    if (errorCode(error) === "EEXIST") return false;
+    if (errorCode(error) === "EEXIST") return undefined;
     throw error;
   }
   try {
-    await handle.writeFile(contents);
+    let empty = false;
+    try {
+      await handle.writeFile(contents);
+    } catch (error) {
+      if (!isDiskFull(error)) throw error;
+      await handle.truncate(0);
+      empty = true;
+    }
+    const stats = await handle.stat({ bigint: true });
+    await handle.close();
+    return { dev: stats.dev, ino: stats.ino, empty };
   } catch (error) {
     await handle.close().catch(() => {});
     await fsp.unlink(file).catch(() => {});
     throw error;
   }
-  await handle.close();
-  return true;
 }
 
+async function lstatIfPresent(file: string): Promise<BigIntStats | undefined> {
+  try {
+    return await fsp.lstat(file, { bigint: true });
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+/** The lock file's contents; undefined if it is missing, unparseable or a symbolic link. */
 async function readLockInfo(file: string): Promise<LockInfo | undefined> {
   let text: string;
   try {
-    const handle = await fsp.open(file, "r");
+    const handle = await fsp.open(file, OPEN_UNTRUSTED);
     try {
       const buffer = Buffer.alloc(MAX_LOCK_FILE_BYTES);
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
@@ -143,7 +204,9 @@ async function readLockInfo(file: string): Promise<LockInfo | undefined> {
       await handle.close();
     }
   } catch (error) {
-    if (errorCode(error) === "ENOENT") return undefined;
+    // ELOOP: a link planted as the lock file, not followed (its target is never read).
+    const code = errorCode(error);
+    if (code === "ENOENT" || code === "ELOOP") return undefined;
     throw error;
   }
   return parseLockInfo(text);
@@ -171,10 +234,14 @@ export function parseLockInfo(text: string): LockInfo | undefined {
 /** Reads the lock file's holder, or undefined if there is none. Exported for tests. */
 export async function inspect(file: string): Promise<Holder | undefined> {
   try {
-    const stats = await fsp.stat(file, { bigint: true });
-    const info = await readLockInfo(file);
+    // lstat: a link, FIFO or directory planted as the lock is judged as itself, an unreadable
+    // lock, and never opened.
+    const stats = await fsp.lstat(file, { bigint: true });
+    const regular = stats.isFile();
+    const info = regular ? await readLockInfo(file) : undefined;
     return {
       info,
+      empty: regular && stats.size === 0n,
       dev: stats.dev,
       ino: stats.ino,
       mtimeNs: stats.mtimeNs,
@@ -199,6 +266,9 @@ function processAlive(pid: number): boolean {
 function isStale(holder: Holder, staleMs: number): boolean {
   const age = Date.now() - holder.mtimeMs;
   const info = holder.info;
+  // An empty lock names no holder (see `createExclusive`): only its age tells. Anything else
+  // unreadable is garbage, or a lock being written, respected for a moment.
+  if (info === undefined && holder.empty) return age > staleMs;
   if (info === undefined) return age > Math.min(staleMs, UNREADABLE_LOCK_GRACE_MS);
   if (info.host === hostname()) {
     if (info.pid === process.pid) {
@@ -222,7 +292,7 @@ export async function takeOver(file: string, holder: Holder): Promise<void> {
     if (errorCode(error) === "ENOENT") return; // someone else removed it: try again
     throw error;
   }
-  const moved = await fsp.stat(aside, { bigint: true });
+  const moved = await fsp.lstat(aside, { bigint: true });
   if (moved.dev === holder.dev && moved.ino === holder.ino && moved.mtimeNs === holder.mtimeNs) {
     await fsp.unlink(aside);
     return;

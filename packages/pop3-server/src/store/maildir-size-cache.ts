@@ -1,11 +1,13 @@
 import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
-import { errorCode } from "./common";
+import { errorCode, OPEN_UNTRUSTED } from "./common";
 
 /** The size cache's file name, in the Maildir's top directory. */
 export const SIZE_CACHE_FILE = "pop3-sizes.json";
 const CACHE_VERSION = 1;
+/** A larger cache file is ignored (and rebuilt): about 600,000 messages' worth. */
+const MAX_CACHE_BYTES = 64 * 1024 * 1024;
 
 /** One cached size: valid while the file's mtime and physical size are unchanged. */
 export interface CachedSize {
@@ -18,7 +20,8 @@ export interface CachedSize {
  * The RFC 1939 sizes computed by earlier sessions, keyed by Maildir base name. The file is
  * `{"version":1,"entries":{"<base>":[mtimeMs, physical bytes, rfc size]}}`, written to a
  * temporary name in the same directory and renamed over the old one. It is advisory: a missing
- * or broken cache is simply rebuilt, and a failure to write it is ignored.
+ * or broken cache is simply rebuilt, and a failure to write it is ignored. The user may own the
+ * Maildir, so the file is not trusted: a link, a FIFO or a huge file there counts as broken.
  */
 export class SizeCache {
   readonly #file: string;
@@ -35,7 +38,7 @@ export class SizeCache {
     const file = join(maildir, SIZE_CACHE_FILE);
     let entries = new Map<string, CachedSize>();
     try {
-      entries = parseCache(await fsp.readFile(file, "utf8"));
+      entries = parseCache(await readCacheFile(file));
     } catch {
       // Missing or unreadable: start over.
     }
@@ -63,11 +66,23 @@ export class SizeCache {
     const text = JSON.stringify({ version: CACHE_VERSION, entries });
     const tmp = `${this.#file}.${process.pid}-${randomBytes(6).toString("hex")}.tmp`;
     try {
-      await fsp.writeFile(tmp, text, { mode: 0o600 });
+      await fsp.writeFile(tmp, text, { mode: 0o600, flag: "wx" });
       await fsp.rename(tmp, this.#file);
     } catch (error) {
       if (errorCode(error) !== "ENOENT") await fsp.unlink(tmp).catch(() => {});
     }
+  }
+}
+
+/** The cache file's text, if it is a regular file of at most `MAX_CACHE_BYTES`; else throws. */
+async function readCacheFile(file: string): Promise<string> {
+  const handle = await fsp.open(file, OPEN_UNTRUSTED);
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile() || stats.size > MAX_CACHE_BYTES) throw new Error("not a size cache");
+    return await handle.readFile("utf8");
+  } finally {
+    await handle.close();
   }
 }
 

@@ -1,10 +1,18 @@
-import { close, createReadStream, open, read, stat } from "node:fs";
+import type { Stats } from "node:fs";
+import { close, constants, fstat, lstat, open, read } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { hostname } from "node:os";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { OctetSizeCounter } from "pop3-core";
 import { BackendError, InvalidUserError, MaildropInUseError } from "../errors";
-import { closedMaildropError, errorCode, MAX_READ_CHUNK } from "./common";
+import {
+  closedMaildropError,
+  errorCode,
+  isDiskFull,
+  MAX_READ_CHUNK,
+  OPEN_UNTRUSTED,
+  UnsafeMaildropError,
+} from "./common";
 import { MaildirLock } from "./maildir-lock";
 import {
   assertSafeUserName,
@@ -34,6 +42,8 @@ const STAT_CONCURRENCY = 16;
 const LARGE_READ = 4 * MAX_READ_CHUNK;
 /** How long a message read ahead (see `MaildirMaildrop`) is kept for the RETR it expects. */
 const READ_AHEAD_MS = 1000;
+/** A Maildir's subdirectories. */
+const SUBDIRS = ["cur", "new", "tmp"] as const;
 
 export interface MaildirStoreOptions {
   /** The mail root. Every user's Maildir must resolve inside it. */
@@ -80,6 +90,14 @@ interface Entry {
  *   keyed by base name, mtime and physical size.
  * - `commit` unlinks the files (found again by base name if their flags changed; already gone is
  *   fine) and fsyncs `cur/` before it resolves; then the lock is released.
+ *
+ * Symbolic links never lead out of a Maildir. Every directory below the root down to `cur/`,
+ * `new/` and `tmp/` must be a real directory: a link there could lead into another user's
+ * Maildir or out of the root, so the login is refused with `UnsafeMaildropError` (the root
+ * itself may be a link: it is the operator's). This is checked at login and again before
+ * `commit` unlinks anything. Messages are opened with `O_NOFOLLOW` and must be regular files
+ * (`fstat`), so a message replaced by a link after the login is not read. A message name
+ * replaced by a link is unlinked as a name: the link goes, never its target.
  */
 export class MaildirStore implements MailStore {
   readonly root: string;
@@ -127,7 +145,7 @@ export class MaildirStore implements MailStore {
     const dir = this.maildirPath(user);
     let lock: MaildirLock;
     try {
-      await this.#prepare(dir);
+      await this.#prepare(dir, false);
       lock = await MaildirLock.acquire(join(dir, MAILDIR_LOCK_FILE), this.#lockStaleMs);
     } catch (error) {
       throw asBackendError(error, "the maildrop could not be opened");
@@ -136,7 +154,7 @@ export class MaildirStore implements MailStore {
       signal?.throwIfAborted();
       const entries = await scan(dir, signal);
       signal?.throwIfAborted();
-      return new MaildirMaildrop(join(dir, "cur"), entries, lock);
+      return new MaildirMaildrop(this.root, dir, entries, lock);
     } catch (error) {
       await lock.release();
       if (signal?.aborted) throw signal.reason;
@@ -147,44 +165,107 @@ export class MaildirStore implements MailStore {
   /**
    * Delivers a message into `user`'s Maildir the way an MTA does: write to `tmp/`, fsync, rename
    * into `new/`, fsync `new/`. The message is stored as given (any line ends). Sessions open now
-   * see it from their next login. Returns the file's path.
+   * see it from their next login. Returns the file's path. If it fails before the rename (a full
+   * disk), nothing is left in `tmp/`; once renamed the message is delivered, even if the fsync of
+   * `new/` then fails (that is reported, and a retry may deliver it twice, as with any MTA).
    */
   async deliver(user: string, message: Uint8Array | string): Promise<string> {
     const dir = this.maildirPath(user);
-    await this.#prepare(dir);
+    await this.#prepare(dir, true);
     deliveries += 1;
     const now = Date.now();
     const unique = `${Math.floor(now / 1000)}.M${(now % 1000) * 1000}P${process.pid}Q${deliveries}.${hostname().replace(/[/:]/g, "_")}`;
     const temporary = join(dir, "tmp", unique);
+    const target = join(dir, "new", unique);
     const handle = await fsp.open(temporary, "wx", 0o600);
     try {
-      await handle.writeFile(message);
-      await handle.sync();
-    } finally {
-      await handle.close();
+      try {
+        await handle.writeFile(message);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fsp.rename(temporary, target);
+    } catch (error) {
+      // A partial file would stay in tmp/ for ever (no MDA cleans up after another one).
+      await fsp.unlink(temporary).catch(() => {});
+      throw error;
     }
-    const target = join(dir, "new", unique);
-    await fsp.rename(temporary, target);
     await syncDirectory(join(dir, "new"));
     return target;
   }
 
-  async #prepare(dir: string): Promise<void> {
-    if (this.#createMissing) {
-      for (const sub of ["cur", "new", "tmp"]) {
-        await fsp.mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
-      }
-      return;
-    }
-    for (const sub of ["cur", "new"]) {
-      const stats = await fsp.stat(join(dir, sub)).catch((error: unknown) => {
-        if (errorCode(error) === "ENOENT") return undefined;
-        throw error;
-      });
-      if (!stats?.isDirectory()) {
+  /**
+   * Checks the directories down to `dir`'s `cur/`, `new/` and `tmp/` (see the class comment),
+   * creating missing ones when `createMissing` is on. Otherwise a missing one means no Maildir,
+   * except `tmp/` when `needTmp` is false (only deliveries write there).
+   */
+  async #prepare(dir: string, needTmp: boolean): Promise<void> {
+    const tmp = join(dir, "tmp");
+    for (const { path, stats } of await lstatTree(this.root, dir, SUBDIRS)) {
+      if (stats?.isDirectory()) continue;
+      if (stats !== undefined) throw notADirectory(this.root, path);
+      if (this.#createMissing) {
+        await fsp.mkdir(this.root, { recursive: true });
+        await makeDirectory(this.root, path);
+      } else if (needTmp || path !== tmp) {
         throw new BackendError("POP3_STORE", "the user has no Maildir (createMissing is off)");
       }
     }
+  }
+}
+
+/**
+ * Every directory from the first below `root` down to `dir`, then `dir`'s `subs`, with its
+ * `lstat` (undefined if missing), looked at all at once. Throws `UnsafeMaildropError` if one of
+ * them is a symbolic link.
+ */
+async function lstatTree(
+  root: string,
+  dir: string,
+  subs: readonly string[],
+): Promise<{ readonly path: string; readonly stats: Stats | undefined }[]> {
+  const paths: string[] = [];
+  let path = root;
+  for (const part of relative(root, dir).split(sep)) {
+    path = join(path, part);
+    paths.push(path);
+  }
+  for (const sub of subs) paths.push(join(dir, sub));
+  const tree = await Promise.all(
+    paths.map(async (p) => ({ path: p, stats: await lstatIfPresent(p) })),
+  );
+  const link = tree.find(({ stats }) => stats?.isSymbolicLink());
+  if (link !== undefined) {
+    throw new UnsafeMaildropError(`${relative(root, link.path)} is a symbolic link`);
+  }
+  return tree;
+}
+
+/** Makes the directory `path`, whose parent exists; one made meanwhile must be a real one. */
+async function makeDirectory(root: string, path: string): Promise<void> {
+  try {
+    await fsp.mkdir(path, { mode: 0o700 });
+  } catch (error) {
+    if (errorCode(error) !== "EEXIST") throw error;
+    const stats = await fsp.lstat(path);
+    if (stats.isSymbolicLink()) {
+      throw new UnsafeMaildropError(`${relative(root, path)} is a symbolic link`);
+    }
+    if (!stats.isDirectory()) throw notADirectory(root, path);
+  }
+}
+
+function notADirectory(root: string, path: string): BackendError {
+  return new BackendError("POP3_STORE", `${relative(root, path)} is not a directory`);
+}
+
+async function lstatIfPresent(path: string): Promise<Stats | undefined> {
+  try {
+    return await fsp.lstat(path);
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return undefined;
+    throw error;
   }
 }
 
@@ -192,7 +273,8 @@ function asBackendError(error: unknown, message: string): Error {
   if (
     error instanceof BackendError ||
     error instanceof MaildropInUseError ||
-    error instanceof InvalidUserError
+    error instanceof InvalidUserError ||
+    error instanceof UnsafeMaildropError
   ) {
     return error;
   }
@@ -220,6 +302,9 @@ async function scan(dir: string, signal: AbortSignal | undefined): Promise<Entry
       await fsp.rename(join(newDir, name), join(curDir, target));
     } catch (error) {
       if (errorCode(error) === "ENOENT") continue; // another MUA took it
+      // cur/ could not grow on a full disk: the message stays in new/ until there is room, and
+      // the user can still log in to delete mail.
+      if (isDiskFull(error)) continue;
       throw error;
     }
     curNames.push(target);
@@ -252,8 +337,8 @@ async function scan(dir: string, signal: AbortSignal | undefined): Promise<Entry
   const misses: { i: number; stats: FileStats }[] = [];
   await eachLimit(toCompute, STAT_CONCURRENCY, signal, async (i) => {
     const item = unique[i]!;
-    const stats = await statIfPresent(join(curDir, item.name));
-    if (stats === undefined) return; // vanished while we looked
+    const stats = await regularFileStats(join(curDir, item.name));
+    if (stats === undefined) return; // vanished (or replaced by a link) while we looked
     const cached = cache.lookup(item.base, stats.mtimeMs, stats.size);
     if (cached !== undefined) sizes[i] = cached;
     else misses.push({ i, stats });
@@ -291,16 +376,21 @@ async function eachLimit<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-async function statIfPresent(file: string): Promise<FileStats | undefined> {
-  try {
-    return await statFile(file);
-  } catch (error) {
-    if (errorCode(error) === "ENOENT") return undefined;
-    throw error;
-  }
+/** `lstat` of a message file; undefined if it is gone or no longer a regular file. */
+function regularFileStats(file: string): Promise<FileStats | undefined> {
+  return new Promise((resolve, reject) => {
+    lstat(file, (error, stats) => {
+      if (error === null) resolve(stats.isFile() ? stats : undefined);
+      else if (errorCode(error) === "ENOENT") resolve(undefined);
+      else reject(error);
+    });
+  });
 }
 
-/** The RFC size of one file (`stats`: its stat before), by streaming it; undefined if it vanished. */
+/**
+ * The RFC size of one file (`stats`: its lstat before), by reading it; undefined if it vanished
+ * or is no longer a regular file.
+ */
 async function measure(
   file: string,
   base: string,
@@ -308,23 +398,33 @@ async function measure(
   cache: SizeCache,
   signal: AbortSignal | undefined,
 ): Promise<number | undefined> {
+  let handle: fsp.FileHandle;
   try {
+    handle = await fsp.open(file, OPEN_UNTRUSTED);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === "ENOENT" || code === "ELOOP") return undefined;
+    throw error;
+  }
+  try {
+    if (!(await handle.stat()).isFile()) return undefined;
     const counter = new OctetSizeCounter();
-    const stream = createReadStream(file, {
-      highWaterMark: MAX_READ_CHUNK,
-      ...(signal === undefined ? {} : { signal }),
-    });
-    for await (const chunk of stream) counter.push(chunk as Buffer);
+    const buffer = Buffer.allocUnsafe(MAX_READ_CHUNK);
+    for (;;) {
+      signal?.throwIfAborted();
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      counter.push(buffer.subarray(0, bytesRead));
+    }
     const size = counter.end();
-    const after = await statFile(file);
+    const after = await handle.stat();
     // Only cache what was measured from an unchanged file.
     if (after.mtimeMs === stats.mtimeMs && after.size === stats.size) {
       cache.store(base, { mtimeMs: stats.mtimeMs, bytes: stats.size, size });
     }
     return size;
-  } catch (error) {
-    if (errorCode(error) === "ENOENT") return undefined;
-    throw error;
+  } finally {
+    await handle.close();
   }
 }
 
@@ -344,6 +444,8 @@ type State = "open" | "closed";
  */
 class MaildirMaildrop implements Maildrop {
   readonly messages: readonly MessageInfo[];
+  readonly #root: string;
+  readonly #dir: string;
   readonly #curDir: string;
   readonly #entries: readonly Entry[];
   readonly #lock: MaildirLock;
@@ -353,8 +455,10 @@ class MaildirMaildrop implements Maildrop {
   /** Drops `#ahead` when nobody asked for it in time; created once, refreshed per read-ahead. */
   #aheadTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(curDir: string, entries: readonly Entry[], lock: MaildirLock) {
-    this.#curDir = curDir;
+  constructor(root: string, dir: string, entries: readonly Entry[], lock: MaildirLock) {
+    this.#root = root;
+    this.#dir = dir;
+    this.#curDir = join(dir, "cur");
     this.#entries = entries;
     this.#lock = lock;
     this.messages = Object.freeze(entries.map((e) => Object.freeze({ uid: e.uid, size: e.size })));
@@ -362,8 +466,9 @@ class MaildirMaildrop implements Maildrop {
 
   /**
    * Streams the file in chunks of at most 64 KiB. Errors surface on iteration: a closed
-   * maildrop or a vanished file is a `BackendError`, a bad index a `RangeError`, an abort the
-   * signal's reason. Breaking out of the loop closes the file.
+   * maildrop, a vanished file or one that is no longer a regular file (a link, a FIFO) is a
+   * `BackendError`, a bad index a `RangeError`, an abort the signal's reason. Breaking out of the
+   * loop closes the file.
    */
   read(index: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {
     return this.#read(index, signal);
@@ -390,6 +495,8 @@ class MaildirMaildrop implements Maildrop {
     // a 64 KiB buffer per read, one more read to see the end, a handle object and its close
     // promise), and a session reads a hundred of them.
     const fd = await this.#openEntry(entry, index);
+    // Checked alongside the first read (no extra round trip); nothing is yielded before.
+    const regular = isRegularFile(fd);
     const readChunk = (length: number): Promise<Buffer> => {
       // A fresh buffer per chunk: the caller may still hold (be writing) the previous one.
       const buffer = Buffer.allocUnsafe(length);
@@ -410,6 +517,9 @@ class MaildirMaildrop implements Maildrop {
     let wanted = Math.min(MAX_READ_CHUNK, entry.size + 1);
     let next: Promise<Buffer> | undefined = readChunk(wanted);
     try {
+      if (!(await regular)) {
+        throw new BackendError("POP3_STORE", `message ${index + 1} is not a regular file`);
+      }
       while (next !== undefined) {
         const chunk: Buffer = await next;
         next = undefined;
@@ -429,6 +539,7 @@ class MaildirMaildrop implements Maildrop {
       this.#readAhead(index + 1);
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
+      if (error instanceof BackendError) throw error;
       throw new BackendError("POP3_STORE", `message ${index + 1} could not be read`, {
         cause: error,
       });
@@ -510,6 +621,10 @@ class MaildirMaildrop implements Maildrop {
     if (!(await this.#lock.isHeld())) {
       throw new BackendError("POP3_STORE", "the maildrop lock was lost; nothing was deleted");
     }
+    // Checked again: were cur/ (or a directory above it) replaced by a link since the login,
+    // the unlinks below would delete in its target. Unlinking a message name that became a link
+    // removes the link itself, never its target.
+    await lstatTree(this.#root, this.#dir, ["cur"]);
     const failures: unknown[] = [];
     let current: Map<string, string[]> | undefined;
     for (const entry of doomed) {
@@ -556,9 +671,17 @@ class MaildirMaildrop implements Maildrop {
 // fs's callback API behind small promises, for the per-message hot path: a third of the CPU of
 // fs/promises' FileHandle per file, which is measurable at a hundred messages per session.
 
+/** Opens a message file without following a link (see `OPEN_UNTRUSTED`). */
 function openFile(path: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    open(path, "r", (error, fd) => (error ? reject(error) : resolve(fd)));
+    open(path, OPEN_UNTRUSTED, (error, fd) => (error ? reject(error) : resolve(fd)));
+  });
+}
+
+/** Whether `fd` is a regular file; never rejects (an error counts as no). */
+function isRegularFile(fd: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    fstat(fd, (error, stats) => resolve(error === null && stats.isFile()));
   });
 }
 
@@ -596,19 +719,17 @@ async function readWholeSmallFile(path: string, maxSize: number): Promise<Buffer
   }
   try {
     const buffer = Buffer.allocUnsafe(maxSize + 1);
-    const bytesRead = await readInto(fd, buffer);
-    return bytesRead <= maxSize ? buffer.subarray(0, bytesRead) : undefined;
+    const [regular, bytesRead] = await Promise.all([
+      isRegularFile(fd),
+      readInto(fd, buffer).catch(() => -1),
+    ]);
+    if (!regular || bytesRead < 0 || bytesRead > maxSize) return undefined;
+    return buffer.subarray(0, bytesRead);
   } catch {
     return undefined;
   } finally {
     void closeFile(fd);
   }
-}
-
-function statFile(path: string): Promise<FileStats> {
-  return new Promise((resolve, reject) => {
-    stat(path, (error, stats) => (error ? reject(error) : resolve(stats)));
-  });
 }
 
 /** Unlinks `file`; false if it was not there. */
@@ -622,11 +743,15 @@ async function unlinkIfPresent(file: string): Promise<boolean> {
   }
 }
 
+/** Opens a directory to fsync it, not through a link. */
+const OPEN_DIRECTORY =
+  constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | (constants.O_NOFOLLOW ?? 0);
+
 /** fsyncs a directory so the unlinks in it are durable. */
 async function syncDirectory(dir: string): Promise<void> {
   let handle: fsp.FileHandle;
   try {
-    handle = await fsp.open(dir, "r");
+    handle = await fsp.open(dir, OPEN_DIRECTORY);
   } catch (error) {
     // Windows cannot open a directory; its unlinks are as durable as they get.
     if (process.platform === "win32" && errorCode(error) === "EISDIR") return;
