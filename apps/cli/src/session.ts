@@ -33,6 +33,8 @@ export function clientOptions(context: Context): ClientOptions {
       idle: 0,
     },
     signal: context.signal,
+    // E.g. a message without final newline, accepted with the CRLF the server added.
+    onWarning: (warning: Error) => output.warn(warning.message),
     ...(context.trace
       ? {
           trace: (event: { direction: "send" | "receive"; line: string }) =>

@@ -92,3 +92,45 @@ describe.skipIf(host === undefined)("fetch against Dovecot", () => {
     expect(JSON.parse(again.out.trim().split("\n").at(-1) as string)).toMatchObject({ stored: 0 });
   });
 });
+
+describe.skipIf(host === undefined)(
+  "fetch against Dovecot: a message without final newline",
+  () => {
+    // Dovecot's LIST counts the file; RETR adds the CRLF the last line needs (RFC 1939 §3).
+    const noNewline = Buffer.from(
+      "From: d@example.org\r\nSubject: no newline\r\n\r\nlast line, no CRLF",
+    );
+    let home: string;
+
+    beforeAll(async () => {
+      home = await tempDir();
+      dovecot(["reset-mail", USER]);
+      dovecot(["deliver", USER, "-"], noNewline);
+    });
+    afterAll(async () => {
+      if (host !== undefined) dovecot(["reset-mail", USER]);
+      await removeDir(home);
+    });
+
+    it("is stored with the CRLF Dovecot sent, with a warning, and not fetched again", async () => {
+      const url = `pop3://${USER}@${host}:${env["POP3_DOVECOT_PORT"] ?? 11110}`;
+      const dest = join(home, "Maildir");
+      const args = ["fetch", url, "--ca", env["POP3_DOVECOT_CA"] as string, "--maildir", dest];
+      const first = await runCli(home, [...args, "--json"], { env: { POP3_PASSWORD: PASSWORD } });
+      expect(first.code, first.err).toBe(0);
+      expect(JSON.parse(first.out.trim().split("\n").at(-1) as string)).toMatchObject({
+        stored: 1,
+        failed: 0,
+      });
+      expect(first.err).toMatch(/warning: message 1: .*no final newline/);
+      const files = [...(await readMaildir(dest)).files.values()];
+      expect(files).toEqual([Buffer.concat([noNewline, Buffer.from("\r\n")])]);
+
+      const again = await runCli(home, [...args, "--json"], { env: { POP3_PASSWORD: PASSWORD } });
+      expect(again.code, again.err).toBe(0);
+      expect(JSON.parse(again.out.trim().split("\n").at(-1) as string)).toMatchObject({
+        stored: 0,
+      });
+    });
+  },
+);

@@ -27,7 +27,12 @@ import {
   secretOf,
 } from "./auth";
 import { Channel } from "./channel";
-import { ClientError, ServerReplyError, TruncatedMessageError } from "./errors";
+import {
+  ClientError,
+  MissingFinalNewlineWarning,
+  ServerReplyError,
+  TruncatedMessageError,
+} from "./errors";
 import { MessageStream } from "./message-stream";
 import type { Operation } from "./operation";
 import { type ClientOptions, type ResolvedClientOptions, resolveClientOptions } from "./options";
@@ -302,7 +307,9 @@ export class Pop3Client implements AsyncDisposable {
   /**
    * RETR as a stream of the message's bytes. The size is checked against LIST at the end (LIST n
    * is asked first, pipelined, when the size is not known yet); a mismatch destroys the stream
-   * with `TruncatedMessageError`, or warns, as `onSizeMismatch` says.
+   * with `TruncatedMessageError`, or warns, as `onSizeMismatch` says. One is no mismatch: a
+   * message without a final newline, which arrives with the CRLF the server had to add
+   * (`MissingFinalNewlineWarning` to `onWarning`).
    */
   async retrieve(msg: number, options: CallOptions = {}): Promise<MessageStream> {
     const known = this.#sizes.get(msg);
@@ -514,6 +521,7 @@ export class Pop3Client implements AsyncDisposable {
   ): Promise<MessageStream> {
     const channel = this.#channel;
     let stream: MessageStream | undefined;
+    let tail: Uint8Array = new Uint8Array(0);
     return new Promise<MessageStream>((resolve, reject) => {
       if (signal?.aborted) {
         reject(abortError(signal));
@@ -532,14 +540,15 @@ export class Pop3Client implements AsyncDisposable {
             stream.once("close", () => channel.resumeReading());
             resolve(stream);
           } else if (event.type === "body-data" && stream !== undefined && !stream.destroyed) {
+            tail = lastOctets(tail, event.data);
             if (!stream.deliver(event.data)) channel.pauseReading();
           } else if (event.type === "body-end" && stream !== undefined) {
             detach();
             // LIST n was answered before this body; its promise settles in a microtask.
             const done = stream;
             expectedSize.then(
-              (size) => this.#finishBody(done, msg, size, event.size),
-              () => this.#finishBody(done, msg, undefined, event.size),
+              (size) => this.#finishBody(done, msg, size, event.size, tail),
+              () => this.#finishBody(done, msg, undefined, event.size, tail),
             );
           }
         },
@@ -564,10 +573,13 @@ export class Pop3Client implements AsyncDisposable {
     msg: number,
     expected: number | undefined,
     received: number,
+    tail: Uint8Array,
   ): void {
     if (stream.destroyed) return;
     stream.expectedSize = expected;
-    if (expected !== undefined && expected !== received) {
+    if (expected !== undefined && addedFinalNewline(expected, received, tail)) {
+      this.#options.onWarning?.(new MissingFinalNewlineWarning(msg, expected, received));
+    } else if (expected !== undefined && expected !== received) {
       const mismatch = new TruncatedMessageError(msg, expected, received);
       if (this.#options.onSizeMismatch === "error") {
         stream.destroy(mismatch);
@@ -577,6 +589,32 @@ export class Pop3Client implements AsyncDisposable {
     }
     stream.finish();
   }
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+/**
+ * A message stored without a final newline: LIST counts it as stored, but RETR must end its last
+ * line with CRLF before the terminator (RFC 1939 §3), so exactly that CRLF arrives on top (Dovecot
+ * does this). Only that: 2 octets more, the body ends in CRLF, and the octet before is no LF (a
+ * message that already ended in a newline got no CRLF added, so 2 more octets there are a real
+ * mismatch). The CRLF is kept: it was streamed before the end was known, and it is what the
+ * server sent.
+ */
+function addedFinalNewline(expected: number, received: number, tail: Uint8Array): boolean {
+  if (received !== expected + 2) return false;
+  const n = tail.length;
+  return tail[n - 2] === CR && tail[n - 1] === LF && tail[n - 3] !== LF;
+}
+
+/** The last 3 octets of `previous` followed by `piece`: enough to judge how a body ends. */
+function lastOctets(previous: Uint8Array, piece: Uint8Array): Uint8Array {
+  if (piece.length >= 3) return piece.slice(-3);
+  const joined = new Uint8Array(previous.length + piece.length);
+  joined.set(previous);
+  joined.set(piece, previous.length);
+  return joined.slice(-3);
 }
 
 async function dial(options: ResolvedClientOptions, port: number): Promise<Duplex> {

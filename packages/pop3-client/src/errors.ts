@@ -12,7 +12,9 @@ export type ClientErrorCode =
   | "POP3_TRUNCATED"
   | "POP3_ABORTED"
   | "POP3_CLOSED"
-  | "POP3_CONFIG";
+  | "POP3_CONFIG"
+  /** A warning (passed to `onWarning`), not an error: see `MissingFinalNewlineWarning`. */
+  | "POP3_NO_FINAL_NEWLINE";
 
 export class ClientError extends Pop3Error {
   constructor(code: ClientErrorCode, message: string, options: { cause?: unknown } = {}) {
@@ -53,6 +55,26 @@ export class TruncatedMessageError extends ClientError {
 
   constructor(msg: number, expected: number, received: number) {
     super("POP3_TRUNCATED", `message ${msg}: LIST said ${expected} octets, received ${received}`);
+    this.expected = expected;
+    this.received = received;
+  }
+}
+
+/**
+ * Not an error, passed to `onWarning`: the message has no final newline, so the server ended its
+ * last line with the CRLF every line of a multi-line answer needs (RFC 1939 §3) and sent exactly
+ * 2 octets more than LIST counted, as Dovecot does. The message is accepted and delivered as the
+ * server sent it, that CRLF included: `received` octets.
+ */
+export class MissingFinalNewlineWarning extends ClientError {
+  readonly expected: number;
+  readonly received: number;
+
+  constructor(msg: number, expected: number, received: number) {
+    super(
+      "POP3_NO_FINAL_NEWLINE",
+      `message ${msg}: LIST said ${expected} octets, received ${received}: the message has no final newline and the server added one; accepted with it`,
+    );
     this.expected = expected;
     this.received = received;
   }

@@ -10,6 +10,7 @@ export {
 export {
   ClientError,
   type ClientErrorCode,
+  MissingFinalNewlineWarning,
   ServerReplyError,
   TruncatedMessageError,
 } from "./errors";

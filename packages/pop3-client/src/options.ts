@@ -53,7 +53,7 @@ export const clientOptionsSchema = z.object({
   trace: z.custom<(event: TraceEvent) => void>((v) => typeof v === "function").optional(),
   /** A retrieved message whose size differs from LIST: an error (default) or a warning. */
   onSizeMismatch: z.enum(["error", "warn"]).default("error"),
-  /** Called for warnings (size mismatch in warn mode). */
+  /** Called for warnings: a message without final newline; a size mismatch in warn mode. */
   onWarning: z.custom<(warning: Error) => void>((v) => typeof v === "function").optional(),
   /** Accept bare LF line ends from broken servers. */
   lenientLineEnds: z.boolean().default(false),

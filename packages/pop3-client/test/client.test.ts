@@ -1,7 +1,12 @@
 import { inspect } from "node:util";
 import { apopDigest, LocalProtocolError, RemoteProtocolError } from "pop3-core";
 import { afterEach, describe, expect, it } from "vitest";
-import { connect, type Pop3Client, type TraceEvent } from "../src/index";
+import {
+  connect,
+  MissingFinalNewlineWarning,
+  type Pop3Client,
+  type TraceEvent,
+} from "../src/index";
 import { goodServer, MESSAGE, type ScriptedServer, scriptedServer } from "./scripted-server";
 
 let server: ScriptedServer | undefined;
@@ -231,6 +236,65 @@ describe("faults", () => {
     });
     // The rest of the unstuffed body is not a reply: the connection is given up, not misread.
     await expect(client.noop()).rejects.toBeInstanceOf(RemoteProtocolError);
+  });
+
+  it("accepts a message without final newline that arrives with the CRLF the server added, and warns", async () => {
+    // Dovecot: LIST counts the file as stored, RETR ends the last line with CRLF (RFC 1939 §3).
+    const stored = "From: a@example.org\r\nSubject: no newline\r\n\r\nthe end, no newline";
+    const answer = goodServer();
+    server = await scriptedServer({
+      answer: (line, socket) => {
+        if (line === "LIST 1") return `+OK 1 ${stored.length}\r\n`;
+        if (line === "RETR 1") return `+OK ${stored.length} octets\r\n${stored}\r\n.\r\n`;
+        return answer(line, socket);
+      },
+      chunkSize: 1, // the end of the body is judged across reads
+    });
+    const warnings: Error[] = [];
+    client = await plainClient(server.port, { onWarning: (w) => warnings.push(w) });
+    await client.login({ user: "alice", password: "secret" });
+    const stream = await client.retrieve(1);
+    // What the server sent, that CRLF included.
+    expect((await stream.bytes()).toString("latin1")).toBe(`${stored}\r\n`);
+    expect(stream.received).toBe(stored.length + 2);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toBeInstanceOf(MissingFinalNewlineWarning);
+    expect(warnings[0]).toMatchObject({
+      code: "POP3_NO_FINAL_NEWLINE",
+      expected: stored.length,
+      received: stored.length + 2,
+    });
+    expect(await client.uidl(1)).toEqual({ msg: 1, uid: "uid-one" });
+  });
+
+  it.each([
+    [
+      "ended in a newline already: 2 octets more are a real mismatch",
+      "a\r\nb\r\n",
+      "a\r\nb\r\n\r\n",
+    ],
+    ["1 octet more", "a\r\nbcde", "a\r\nbcd\r\n"],
+    ["4 octets more", "a\r\nb", "a\r\nb\r\n\r\n"],
+    ["truncated", "a\r\nbcdefgh", "a\r\nbc\r\n"],
+  ])("still fails any other size mismatch: %s", async (_, stored, sent) => {
+    const answer = goodServer();
+    server = await scriptedServer({
+      answer: (line, socket) => {
+        if (line === "LIST 1") return `+OK 1 ${stored.length}\r\n`;
+        if (line === "RETR 1") return `+OK\r\n${sent}.\r\n`;
+        return answer(line, socket);
+      },
+    });
+    const warnings: Error[] = [];
+    client = await plainClient(server.port, { onWarning: (w) => warnings.push(w) });
+    await client.login({ user: "alice", password: "secret" });
+    const stream = await client.retrieve(1);
+    await expect(stream.bytes()).rejects.toMatchObject({
+      code: "POP3_TRUNCATED",
+      expected: stored.length,
+      received: sent.length,
+    });
+    expect(warnings).toEqual([]);
   });
 
   it("only warns about a wrong size when asked to", async () => {

@@ -151,3 +151,48 @@ describe.skipIf(host === undefined)("pop3-client against Dovecot", () => {
     });
   });
 });
+
+describe.skipIf(host === undefined)(
+  "pop3-client against Dovecot: a message without final newline",
+  () => {
+    // Same user as above: describe blocks of one file run one after the other.
+    const noNewline = Buffer.from(
+      "From: d@example.org\r\nSubject: no newline\r\n\r\nlast line, no CRLF",
+    );
+    const after = Buffer.from("From: e@example.org\r\nSubject: after\r\n\r\nfine\r\n");
+    const options = {
+      host: host as string,
+      port,
+      tlsOptions: { ca: ca as string, servername: "localhost" },
+    };
+
+    beforeAll(() => {
+      execFileSync("bash", [script, "reset-mail", USER], { stdio: "inherit" });
+      deliver(USER, noNewline);
+      deliver(USER, after);
+    });
+    afterAll(() => {
+      execFileSync("bash", [script, "reset-mail", USER], { stdio: "inherit" });
+    });
+
+    it("is fetched with the CRLF Dovecot adds (LIST counts the file), with a warning", async () => {
+      const warnings: Error[] = [];
+      await using client = await connect({ ...options, onWarning: (w) => warnings.push(w) });
+      await client.login({ user: USER, password: PASSWORD });
+      expect(await client.list()).toEqual([
+        { msg: 1, size: noNewline.length },
+        { msg: 2, size: after.length },
+      ]);
+      const [first, second] = await Promise.all([client.retrieveBytes(1), client.retrieveBytes(2)]);
+      expect(first?.equals(Buffer.concat([noNewline, Buffer.from("\r\n")]))).toBe(true);
+      expect(second?.equals(after)).toBe(true);
+      expect(warnings).toMatchObject([
+        {
+          code: "POP3_NO_FINAL_NEWLINE",
+          expected: noNewline.length,
+          received: noNewline.length + 2,
+        },
+      ]);
+    });
+  },
+);
