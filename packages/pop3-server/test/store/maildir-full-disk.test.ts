@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, rmdirSync, writeSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmdirSync, rmSync, writeSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -22,16 +22,43 @@ function mountTmpfs(options: string): { dir: string } | { reason: string } {
   return { reason: `mount -t tmpfs failed: ${String(mounted.stderr).trim() || mounted.error}` };
 }
 
+/**
+ * Mounts a 2 MiB ext4 image through a loop device: 1 KiB blocks, so that a directory fills a
+ * block soon, and no blocks reserved for root (the tests run as root).
+ */
+function mountExt4(): { dir: string } | { reason: string } {
+  if (process.platform !== "linux") return { reason: "needs Linux (ext4 on a loop device)" };
+  if (process.getuid?.() !== 0) return { reason: "needs root to mount a loop device" };
+  const dir = mkdtempSync(join(tmpdir(), "pop3-full-ext4-"));
+  const image = `${dir}.img`;
+  const steps: [string, string[]][] = [
+    ["truncate", ["-s", "2M", image]],
+    ["mkfs.ext4", ["-q", "-F", "-m", "0", "-b", "1024", "-N", "256", "-O", "^has_journal", image]],
+    ["mount", ["-o", "loop", image, dir]],
+  ];
+  for (const [command, args] of steps) {
+    const done = spawnSync(command, args);
+    if (done.status !== 0) {
+      rmSync(image, { force: true });
+      rmdirSync(dir);
+      return { reason: `${command} failed: ${String(done.stderr).trim() || done.error}` };
+    }
+  }
+  return { dir };
+}
+
 const disk = mountTmpfs("size=1m,mode=0700");
 const inodes = mountTmpfs("size=4m,nr_inodes=16,mode=0700");
+const ext4 = mountExt4();
 
 afterAll(() => {
-  for (const m of [disk, inodes]) {
+  for (const m of [disk, inodes, ext4]) {
     if ("dir" in m) {
       spawnSync("umount", [m.dir]);
       rmdirSync(m.dir);
     }
   }
+  if ("dir" in ext4) rmSync(`${ext4.dir}.img`, { force: true });
 });
 
 function title(name: string, m: { dir: string } | { reason: string }): string {
@@ -141,6 +168,36 @@ describe("MaildirStore: an empty lock file (one taken on a full disk)", () => {
     } finally {
       await fsp.rm(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe.skipIf(!("dir" in ext4))(title("MaildirStore on a full ext4", ext4), () => {
+  const mount = "dir" in ext4 ? ext4.dir : "";
+
+  it("logs in when cur/ cannot grow: new mail waits in new/ until there is room", async () => {
+    const root = join(mount, "mail");
+    const store = new MaildirStore({ root });
+    const name = basename(await store.deliver("alice", "hello\r\n"));
+    const cur = join(store.maildirPath("alice"), "cur");
+    fill(join(mount, "filler"));
+    // Fill cur/'s directory block too (with dot files, which the store ignores): moving the
+    // message from new/ into cur/ then needs a block there is none of.
+    for (let i = 0; ; i++) {
+      try {
+        await fsp.writeFile(join(cur, `.pad-${i}`), "");
+      } catch (error) {
+        expect(errorCode(error)).toBe("ENOSPC");
+        break;
+      }
+    }
+    const md = await store.openMaildrop("alice");
+    expect(md.messages).toEqual([]);
+    expect(await fsp.readdir(join(store.maildirPath("alice"), "new"))).toEqual([name]);
+    await md.release();
+    await fsp.rm(join(mount, "filler"));
+    const next = await store.openMaildrop("alice");
+    expect(next.messages.map((m) => m.uid)).toEqual([name]);
+    await next.release();
   });
 });
 
