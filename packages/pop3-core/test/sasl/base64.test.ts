@@ -2,6 +2,7 @@ import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { RemoteProtocolError } from "../../src/errors";
 import { decodeBase64Strict, encodeBase64 } from "../../src/sasl";
+import { numRuns } from "../property-runs";
 import { expectPop3Error, utf8 } from "./support";
 
 const nodeBase64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64");
@@ -33,6 +34,8 @@ describe("encodeBase64 / decodeBase64Strict", () => {
     expect(decodeBase64Strict(encoded)).toEqual(bytes);
   });
 
+  // No test times the codec (a loaded CI machine made such limits flaky; speed belongs in
+  // `pnpm bench`). Quadratic work would still show: on this 1 MB buffer it would run for hours.
   it("round-trips a 16 KB token and a 1 MB buffer exactly like Node", () => {
     for (const size of [16 * 1024, 16 * 1024 + 1, 16 * 1024 + 2, 1024 * 1024]) {
       const bytes = new Uint8Array(size).map((_, i) => i * 7919 + (i >> 8));
@@ -41,14 +44,6 @@ describe("encodeBase64 / decodeBase64Strict", () => {
       // Buffer#equals: a deep toEqual over a megabyte would dominate the test's run time.
       expect(Buffer.from(decodeBase64Strict(encoded)).equals(bytes)).toBe(true);
     }
-  });
-
-  it("is fast enough for 16 KB tokens (table-driven, no quadratic work)", () => {
-    const bytes = Uint8Array.from({ length: 16 * 1024 }, (_, i) => i & 0xff);
-    const started = performance.now();
-    for (let i = 0; i < 200; i++) decodeBase64Strict(encodeBase64(bytes));
-    // ~6 MB each way; a per-character string builder or a regex per digit would be far slower.
-    expect(performance.now() - started).toBeLessThan(2000);
   });
 
   const rejected: [string, string][] = [
@@ -99,7 +94,7 @@ describe("encodeBase64 / decodeBase64Strict", () => {
     ),
     maxLength: 24,
   });
-  test.prop([base64ish], { numRuns: 2000 })(
+  test.prop([base64ish], { numRuns: numRuns(2000) })(
     "accepts exactly the canonical spelling: decode either throws POP3_BAD_BASE64 or re-encodes to the input",
     (input) => {
       let decoded: Uint8Array;

@@ -1,4 +1,4 @@
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { LocalProtocolError, RemoteProtocolError } from "../../src/errors";
@@ -154,6 +154,8 @@ describe("CRAM-MD5 server", () => {
   });
 });
 
+const LONG_PASSWORD = `${"x".repeat(64)}44270`;
+
 describe("CRAM-MD5 client against server", () => {
   const challenge = fc
     .tuple(fc.nat(), fc.nat(), fc.domain())
@@ -174,7 +176,44 @@ describe("CRAM-MD5 client against server", () => {
       expect(credentials.username).toBe(username);
       expect(credentials.challenge).toBe(cramChallenge);
       expect(verifyCramMd5(credentials, password)).toBe(true);
-      if (other !== password) expect(verifyCramMd5(credentials, other)).toBe(false);
+      // Different strings are not always different HMAC keys ("\u0000" and "" are one key, found
+      // with seed 434122670), so the other password must verify exactly when its key is the same.
+      expect(verifyCramMd5(credentials, other)).toBe(sameHmacMd5Key(password, other));
     },
   );
+
+  it.each([
+    ["a NUL and nothing", "\u0000", ""],
+    ["a password and the same with trailing NULs", "tanstaaf", "tanstaaf\u0000\u0000"],
+    // A password over 64 bytes is keyed by its MD5 digest; this one's digest is all ASCII, so a
+    // string can spell it (found by search: the first suffix whose digest bytes are all < 0x80).
+    ["a long password and its MD5 digest", LONG_PASSWORD, md5Ascii(LONG_PASSWORD)],
+  ])("accepts %s: HMAC makes them the same key (RFC 2104 §2)", (_, password, other) => {
+    expect(sameHmacMd5Key(password, other)).toBe(true);
+    const client = cramMd5Client({ username: "tim", password: new Secret(password) });
+    const credentials = expectDone(runExchange(client, server(), true));
+    if (credentials.mechanism !== "CRAM-MD5") throw new Error("wrong mechanism");
+    expect(verifyCramMd5(credentials, other)).toBe(true);
+  });
 });
+
+/**
+ * HMAC (RFC 2104 §2) hashes a key longer than the 64-byte MD5 block, then pads it with zero bytes
+ * to 64: two passwords are the same key exactly when those padded blocks are equal. Written from
+ * the RFC with node:crypto, not with the code under test.
+ */
+function hmacMd5KeyBlock(password: string): Buffer {
+  let key = Buffer.from(password, "utf8");
+  if (key.length > 64) key = createHash("md5").update(key).digest();
+  return Buffer.concat([key, Buffer.alloc(64 - key.length)]);
+}
+
+function sameHmacMd5Key(a: string, b: string): boolean {
+  return hmacMd5KeyBlock(a).equals(hmacMd5KeyBlock(b));
+}
+
+function md5Ascii(long: string): string {
+  const digest = createHash("md5").update(long, "utf8").digest();
+  if (digest.some((byte) => byte >= 0x80)) throw new Error("this digest is not ASCII");
+  return digest.toString("latin1");
+}

@@ -15,6 +15,7 @@ import {
   xoauth2Client,
 } from "../../src/sasl";
 import { Secret } from "../../src/secret";
+import { numRuns } from "../property-runs";
 import { expectChallenge, expectPop3Error, utf8 } from "./support";
 
 const OPTIONS = { cramMd5Challenge: "<12345.1700000000@pop.example.com>" };
@@ -111,7 +112,7 @@ describe("server exchanges on hostile input", () => {
       fc.option(fc.uint8Array({ maxLength: 80 }), { nil: undefined }),
       fc.array(fc.uint8Array({ maxLength: 80 }), { maxLength: 3 }),
     ],
-    { numRuns: 1000 },
+    { numRuns: numRuns(1000) },
   )("never throw on arbitrary bytes", (name, first, rest) => {
     for (const step of feed(name, first, rest)) {
       expect(["challenge", "done", "failed"]).toContain(step.type);
@@ -146,7 +147,9 @@ describe("server exchanges on hostile input", () => {
     return Uint8Array.from(list);
   }
 
-  test.prop([fc.constantFrom(...SASL_MECHANISMS), damage, fc.nat({ max: 2 })], { numRuns: 1000 })(
+  test.prop([fc.constantFrom(...SASL_MECHANISMS), damage, fc.nat({ max: 2 })], {
+    numRuns: numRuns(1000),
+  })(
     "fail cleanly on damaged client messages, without echoing the secret",
     (name, change, victim) => {
       const client = CLIENTS[name]();
