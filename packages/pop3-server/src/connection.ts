@@ -13,6 +13,7 @@ import { buildCapabilities } from "./capabilities";
 import { type ServerContext, uniqueTimestamp } from "./context";
 import type { Mailbox } from "./mailbox";
 import { observe, type SessionOutcome } from "./observer";
+import { serverHandshake } from "./tls-handshake";
 import { handleTransaction } from "./transaction";
 
 let nextConnectionId = 1;
@@ -23,6 +24,18 @@ let nextConnectionId = 1;
  * when the command is done, instead of one write for the body and another for the terminator.
  */
 const WRITE_BATCH_BYTES = 64 * 1024;
+
+/** A listing longer than this many lines is written in slices, waiting for the client to read. */
+const LISTING_SLICE_LINES = 2048;
+
+export interface ConnectionHooks {
+  /** The client's real address when it is not the socket's peer (PROXY). */
+  readonly remoteAddress?: string;
+  /** The session logged in (it leaves the server's pre-login pool). */
+  readonly onLogin?: () => void;
+  /** The connection is closed and its maildrop released. */
+  readonly onClosed: () => void;
+}
 
 /**
  * One client connection: owns the socket, the timers and the core `ServerSession`, reads events
@@ -58,20 +71,23 @@ export class Connection {
   #commandsBeforeLogin = 0;
   /** A command is being handled; shutdown waits for it. */
   #busy = false;
-  #onClosed: () => void;
+  readonly #hooks: ConnectionHooks;
   #releasing: Promise<void> | undefined;
+  readonly #closedPromise: Promise<void>;
+  #resolveClosed: () => void = () => {};
+  /** The absolute deadline for logging in (the idle timer restarts with every byte). */
+  #loginTimer: NodeJS.Timeout | undefined;
+  /** Destroys the socket if a closing client has not read its last answer in time. */
+  #closeTimer: NodeJS.Timeout | undefined;
 
-  /** `remoteAddress`: the client's real address when it is not the socket's peer (PROXY). */
-  constructor(
-    context: ServerContext,
-    socket: Socket,
-    onClosed: () => void,
-    remoteAddress?: string,
-  ) {
+  constructor(context: ServerContext, socket: Socket, hooks: ConnectionHooks) {
     this.context = context;
     this.#socket = socket;
-    this.#onClosed = onClosed;
-    this.remoteAddress = remoteAddress ?? socket.remoteAddress ?? "unknown";
+    this.#hooks = hooks;
+    this.#closedPromise = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    this.remoteAddress = hooks.remoteAddress ?? socket.remoteAddress ?? "unknown";
     const { limits } = context.options;
     this.session = new ServerSession({
       tls: socket instanceof TLSSocket,
@@ -92,13 +108,26 @@ export class Connection {
     return this.#closed;
   }
 
+  /**
+   * Nothing more can reach the client: closed by us, or the socket destroyed (its `close` event
+   * comes later). A loop that writes must stop on this, or it spins on a dead socket.
+   */
+  get #gone(): boolean {
+    return this.#closed || this.#socket.destroyed;
+  }
+
   get busy(): boolean {
     return this.#busy;
   }
 
   start(): void {
     this.#attach(this.#socket);
-    this.#socket.setTimeout(this.context.options.limits.preLoginTimeoutMs);
+    const { limits } = this.context.options;
+    this.#socket.setTimeout(limits.preLoginTimeoutMs);
+    this.#loginTimer = setTimeout(() => {
+      this.log.info({ connection: this.id, address: this.remoteAddress }, "login timeout");
+      this.terminate({ ok: false, text: "login took too long, closing" });
+    }, limits.loginTimeoutMs);
     const apop =
       this.context.options.apop && this.context.options.auth.getSharedSecret !== undefined;
     this.#send(
@@ -121,8 +150,26 @@ export class Connection {
     this.#send(this.session.sendReply(reply));
   }
 
-  replyLines(reply: StatusReply, lines: readonly string[]): void {
-    this.#send(this.session.sendLines(reply, lines));
+  /**
+   * A multi-line answer of text lines. A long listing (UIDL of a maildrop with 100,000 messages)
+   * goes out in slices, each waiting for the client to read the one before, like a message body.
+   */
+  replyLines(reply: StatusReply, lines: readonly string[]): Promise<void> | undefined {
+    if (lines.length <= LISTING_SLICE_LINES) {
+      this.#send(this.session.sendLines(reply, lines));
+      return undefined;
+    }
+    return this.#sendListing(reply, lines);
+  }
+
+  async #sendListing(reply: StatusReply, lines: readonly string[]): Promise<void> {
+    this.#send(this.session.sendMultilineStart(reply));
+    for (let start = 0; start < lines.length; start += LISTING_SLICE_LINES) {
+      this.#send(this.session.sendMultilineLines(lines.slice(start, start + LISTING_SLICE_LINES)));
+      if (this.#outboxBytes >= WRITE_BATCH_BYTES) await this.#flushAndDrain();
+      if (this.#gone) return;
+    }
+    this.#send(this.session.sendMultilineEnd());
   }
 
   challenge(bytes: Uint8Array): void {
@@ -163,6 +210,8 @@ export class Connection {
 
   /** Called once a login succeeded and the maildrop is open and locked. */
   loggedIn(user: string, mailbox: Mailbox): void {
+    clearTimeout(this.#loginTimer);
+    this.#hooks.onLogin?.();
     this.user = user;
     this.mailbox = mailbox;
     this.pendingUser = undefined;
@@ -184,23 +233,44 @@ export class Connection {
    * drain whenever its buffer is full, so a message of any size costs only a chunk of memory.
    * `take` may cut each chunk (TOP) and says when to stop reading. Answers shorter than
    * `WRITE_BATCH_BYTES` stay queued and go out in one write once the command is done.
+   *
+   * `octets`: the size the `+OK` announced (RETR). A message that changed on disk since then and
+   * streams more or fewer octets is not ended with the terminator — the client would take a
+   * wrong message for a whole one — but cut off: the connection is destroyed and the error
+   * logged, as Dovecot does. Resolves `false` then.
    */
   async sendBody(
     reply: StatusReply,
     source: AsyncIterable<Uint8Array>,
     take?: { push(chunk: Uint8Array): Uint8Array; readonly done: boolean },
-  ): Promise<void> {
+    octets?: number,
+  ): Promise<boolean> {
     this.#send(this.session.sendMultilineStart(reply));
     for await (const chunk of source) {
-      if (this.#closed) return;
+      if (this.#gone) return false;
       const piece = take === undefined ? chunk : take.push(chunk);
       if (piece.length > 0) {
         this.#send(this.session.sendMultilineData(piece));
+        if (octets !== undefined && this.session.multilineOctets > octets) break;
         if (this.#outboxBytes >= WRITE_BATCH_BYTES) await this.#flushAndDrain();
       }
       if (take?.done) break;
     }
+    if (octets !== undefined && this.session.multilineOctets !== octets) {
+      this.log.error(
+        {
+          connection: this.id,
+          user: this.user,
+          announced: octets,
+          streamed: this.session.multilineOctets,
+        },
+        "message changed while it was sent: connection dropped instead of ending the answer",
+      );
+      this.#abort();
+      return false;
+    }
     this.#send(this.session.sendMultilineEnd());
+    return true;
   }
 
   /** Sends what is queued and closes the connection. */
@@ -208,7 +278,32 @@ export class Connection {
     this.#flush();
     this.#closed = true;
     this.session.close();
-    this.#socket.end();
+    this.#closeSocket();
+  }
+
+  /**
+   * Ends the socket, and destroys it if the client has not read the last answer within
+   * `closeTimeoutMs`: a client that never reads must not keep its socket, its memory or its
+   * maildrop lock, and shutdown must not wait for it.
+   */
+  #closeSocket(): void {
+    const socket = this.#socket;
+    socket.end();
+    if (this.#closeTimer !== undefined || socket.destroyed) return;
+    this.#closeTimer = setTimeout(
+      () => socket.destroy(),
+      this.context.options.limits.closeTimeoutMs,
+    );
+    this.#closeTimer.unref();
+  }
+
+  /** Cuts the connection without another byte: a multi-line answer must not look complete. */
+  #abort(): void {
+    this.#outbox = [];
+    this.#outboxBytes = 0;
+    this.#closed = true;
+    this.session.close();
+    this.#socket.destroy();
   }
 
   /** Starts TLS after the `+OK` to STLS has been queued (RFC 2595 §4). */
@@ -219,36 +314,27 @@ export class Connection {
     const raw = this.#socket;
     this.#detach(raw);
     raw.setTimeout(0);
-    const secure = new TLSSocket(raw, {
-      isServer: true,
-      secureContext: tls.secureContext,
-      SNICallback: tls.SNICallback,
+    serverHandshake(raw, {
+      setup: tls,
+      timeoutMs: this.context.options.limits.tlsHandshakeTimeoutMs,
+      onSecure: (secure) => {
+        if (this.session.discardedAfterStls > 0) {
+          this.log.warn(
+            { connection: this.id, bytes: this.session.discardedAfterStls },
+            "discarded plaintext sent after STLS",
+          );
+        }
+        this.session.tlsEstablished();
+        this.#socket = secure;
+        this.#attach(secure);
+        secure.setTimeout(this.context.options.limits.preLoginTimeoutMs);
+        this.#pump();
+      },
+      onFailure: (reason) => {
+        this.log.debug({ connection: this.id }, reason);
+        this.#handleClose();
+      },
     });
-    const timer = setTimeout(() => {
-      this.log.warn({ connection: this.id }, "TLS handshake timed out");
-      secure.destroy();
-    }, this.context.options.limits.tlsHandshakeTimeoutMs);
-    secure.once("secure", () => {
-      clearTimeout(timer);
-      if (this.session.discardedAfterStls > 0) {
-        this.log.warn(
-          { connection: this.id, bytes: this.session.discardedAfterStls },
-          "discarded plaintext sent after STLS",
-        );
-      }
-      this.session.tlsEstablished();
-      this.#socket = secure;
-      this.#attach(secure);
-      secure.setTimeout(this.context.options.limits.preLoginTimeoutMs);
-      this.#pump();
-    });
-    secure.once("close", () => clearTimeout(timer));
-    // The socket's own error/close handlers (attached in #attach) are not on `secure` yet.
-    secure.on("error", (error) => {
-      this.log.debug({ connection: this.id, err: error.message }, "TLS error");
-      secure.destroy();
-    });
-    secure.once("close", () => this.#handleClose());
   }
 
   /** Ends the session now, without UPDATE: nothing is deleted. For shutdown and limits. */
@@ -259,8 +345,7 @@ export class Connection {
     if (!this.#busy) this.#send(farewell);
     this.#flush();
     this.#closed = true;
-    this.#socket.end();
-    this.#socket.destroySoon();
+    this.#closeSocket();
   }
 
   // ---- socket plumbing ----
@@ -282,13 +367,9 @@ export class Connection {
   #onData = (chunk: Buffer): void => {
     this.context.stats.bytesReceived += chunk.length;
     this.session.receiveData(chunk);
-    if (
-      this.session.bufferedBytes > this.context.options.limits.maxPipelinedBytes &&
-      !this.#paused
-    ) {
+    if (this.session.bufferedBytes > this.context.options.limits.maxPipelinedBytes) {
       // Pipelined input waits in the socket, not in our memory, until we catch up.
-      this.#paused = true;
-      this.#socket.pause();
+      this.#pauseInput();
     }
     this.#pump();
   };
@@ -308,6 +389,8 @@ export class Connection {
 
   #handleClose(): void {
     if (this.#releasing !== undefined) return;
+    clearTimeout(this.#loginTimer);
+    clearTimeout(this.#closeTimer);
     this.#closed = true;
     this.session.close();
     const mailbox = this.mailbox;
@@ -324,15 +407,14 @@ export class Connection {
       })
       .finally(() => {
         this.log.debug({ connection: this.id }, "connection closed");
-        this.#onClosed();
+        this.#hooks.onClosed();
+        this.#resolveClosed();
       });
   }
 
   /** Resolves when the connection is closed and its maildrop released. */
-  async whenClosed(): Promise<void> {
-    if (this.#releasing !== undefined) return this.#releasing;
-    await new Promise<void>((resolve) => this.#socket.once("close", () => resolve()));
-    await this.#releasing;
+  whenClosed(): Promise<void> {
+    return this.#closedPromise;
   }
 
   #send(bytes: Uint8Array): void {
@@ -362,9 +444,11 @@ export class Connection {
     return ok;
   }
 
+  /** Sends what is queued; if the socket's buffer is full, waits until the client reads it. */
   async #flushAndDrain(): Promise<void> {
-    if (this.#flush()) return;
+    this.#flush();
     const socket = this.#socket;
+    if (!socket.writableNeedDrain || socket.destroyed) return;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -386,6 +470,23 @@ export class Connection {
     });
   }
 
+  /** Output not yet taken by the client: our outbox and what the socket still buffers. */
+  #unsentOutput(): number {
+    return this.#outboxBytes + this.#socket.writableLength;
+  }
+
+  #pauseInput(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#socket.pause();
+  }
+
+  #resumeInput(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#socket.resume();
+  }
+
   /** Reads events and answers them strictly in order, one at a time. */
   #pump(): void {
     if (this.#pumping || this.#closed) return;
@@ -397,14 +498,19 @@ export class Connection {
 
   async #pumpLoop(): Promise<void> {
     try {
+      const { outputHighWaterBytes } = this.context.options.limits;
       for (;;) {
-        if (this.#closed) break;
+        if (this.#gone) break;
+        if (this.#unsentOutput() > outputHighWaterBytes) {
+          // The client is not reading its answers: read no more of its commands until it does
+          // (smtp-server's rule), so 100,000 pipelined UIDLs cost one high-water mark, not 1 GB.
+          this.#pauseInput();
+          await this.#flushAndDrain();
+          if (this.#gone) break;
+        }
         const event = this.session.nextEvent();
         if (event === NEED_DATA) {
-          if (this.#paused) {
-            this.#paused = false;
-            this.#socket.resume();
-          }
+          this.#resumeInput();
           break;
         }
         if (event === PAUSED) break;

@@ -46,8 +46,29 @@ const limitsSchema = z.object({
   maxCommandsBeforeLogin: z.number().int().min(1).default(50),
   /** Failed logins in one session before the server hangs up. */
   maxAuthFailures: z.number().int().min(1).default(3),
+  /**
+   * Connections at once, counted from TCP accept (a TLS handshake or PROXY header holds a slot
+   * too). When full, a new connection takes the place of the oldest one that has not logged in.
+   */
   maxConnections: z.number().int().min(1).default(1000),
   maxConnectionsPerAddress: z.number().int().min(1).default(50),
+  /** Connections of one address that have not logged in yet; more are refused. */
+  maxPreLoginConnectionsPerAddress: z.number().int().min(1).default(10),
+  /**
+   * Total time from the greeting to a successful login, however busy the client keeps the line
+   * (one byte every few seconds resets an idle timer, not this one).
+   */
+  loginTimeoutMs: z.number().int().min(1000).default(120_000),
+  /**
+   * Unsent output of one connection above which its next command is not read until the client
+   * has read some: a client that pipelines and never reads costs this much, not gigabytes.
+   */
+  outputHighWaterBytes: z.number().int().min(16_384).max(16_777_216).default(65_536),
+  /**
+   * How long a connection being closed (QUIT, a limit, a timeout, shutdown) may take to read its
+   * last answer before the socket is destroyed.
+   */
+  closeTimeoutMs: z.number().int().min(0).default(2000),
   /** Idle time allowed after login. RFC 1939 §3: at least 10 minutes. */
   idleTimeoutMs: z.number().int().min(600_000).default(600_000),
   /** Idle time allowed before login. */
@@ -60,9 +81,30 @@ const limitsSchema = z.object({
   proxyHeaderTimeoutMs: z.number().int().min(100).default(10_000),
   /** Pause reading a client whose unanswered pipelined commands pass this many bytes. */
   maxPipelinedBytes: z.number().int().min(1024).default(65536),
-  /** Delay before answering a failed login; doubles per recent failure of the address or user. */
+  /**
+   * Delay before checking a login from an address with recent failures; doubles per failure of
+   * the address. Addresses without recent failures are never delayed.
+   */
   failedLoginDelayMs: z.number().int().min(0).default(1000),
   maxFailedLoginDelayMs: z.number().int().min(0).default(15_000),
+  /**
+   * Failed logins of one address per window (checks in progress count) before its attempts are
+   * refused with `[SYS/TEMP]` without a check: at most this many guesses per window per address.
+   */
+  maxFailedLoginsPerAddress: z.number().int().min(1).default(10),
+  /**
+   * Failed logins against one user per window before attempts on it are refused — except from
+   * an address with no recent failure, so guessers cannot lock the real user out.
+   */
+  maxFailedLoginsPerUser: z.number().int().min(1).default(20),
+  /** Failures of an address or user are forgotten this long after its last one. */
+  failedLoginWindowMs: z.number().int().min(1000).default(900_000),
+  /** Password hashes (scrypt) run at once, each on a worker thread of its own. */
+  passwordHashConcurrency: z.number().int().min(1).max(64).default(2),
+  /** Password hashes that may wait for a thread; past this a login gets `[SYS/TEMP]` at once. */
+  passwordHashQueueLength: z.number().int().min(0).default(32),
+  /** A password hash that waited this long for a thread is refused with `[SYS/TEMP]`. */
+  passwordHashQueueTimeoutMs: z.number().int().min(100).default(10_000),
   /** How long `close()` lets running sessions finish before ending them (without UPDATE). */
   shutdownGraceMs: z.number().int().min(0).default(10_000),
 });

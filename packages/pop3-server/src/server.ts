@@ -4,17 +4,19 @@ import {
   type Server as NetServer,
   type Socket,
 } from "node:net";
-import { createSecureContext, createServer as createTlsServer, type SecureContext } from "node:tls";
+import { createSecureContext, type SecureContext } from "node:tls";
+import { Admission } from "./admission";
+import { PasswordHashPool } from "./auth/hash-pool";
 import { LoginDelayTracker, LoginThrottle } from "./auth/throttle";
 import { Connection } from "./connection";
 import { emptyStats, type ServerContext, type ServerStats, type TlsSetup } from "./context";
+import { type ListenerSteps, refuseConnection, runListenerSteps } from "./listener-steps";
 import {
   type ResolvedOptions,
   resolveOptions,
   type ServerOptions,
   type TlsOptions,
 } from "./options";
-import { acceptProxied } from "./proxy-listener";
 
 export interface ServerAddresses {
   /** The plain (and STLS) listener, when configured. */
@@ -28,7 +30,8 @@ export interface Pop3Server extends AsyncDisposable {
   listen(): Promise<ServerAddresses>;
   /**
    * Stops accepting, lets running sessions finish for up to `limits.shutdownGraceMs`, then ends
-   * the rest without UPDATE: nothing that was not QUIT is deleted.
+   * the rest without UPDATE: nothing that was not QUIT is deleted. Resolves within about
+   * `shutdownGraceMs + closeTimeoutMs` whatever the clients do.
    */
   close(): Promise<void>;
   /** A copy of the counters. */
@@ -39,6 +42,7 @@ export interface Pop3Server extends AsyncDisposable {
 /** Creates a POP3 server; options are validated here and a `ConfigError` lists every problem. */
 export function createServer(input: ServerOptions): Pop3Server {
   const options = resolveOptions(input);
+  const { limits, logger } = options;
   const stats = emptyStats();
   const tls = options.tls === undefined ? undefined : tlsSetup(options.tls);
   const context: ServerContext = {
@@ -46,93 +50,99 @@ export function createServer(input: ServerOptions): Pop3Server {
     stats,
     tls,
     throttle: new LoginThrottle({
-      baseDelayMs: options.limits.failedLoginDelayMs,
-      maxDelayMs: options.limits.maxFailedLoginDelayMs,
+      baseDelayMs: limits.failedLoginDelayMs,
+      maxDelayMs: limits.maxFailedLoginDelayMs,
+      maxFailuresPerAddress: limits.maxFailedLoginsPerAddress,
+      maxFailuresPerUser: limits.maxFailedLoginsPerUser,
+      resetAfterMs: limits.failedLoginWindowMs,
+    }),
+    hashPool: new PasswordHashPool({
+      concurrency: limits.passwordHashConcurrency,
+      maxQueue: limits.passwordHashQueueLength,
+      queueTimeoutMs: limits.passwordHashQueueTimeoutMs,
     }),
     loginDelays: new LoginDelayTracker(),
   };
+  const admission = new Admission(limits);
+  /** Accepted sockets not yet in a session (TLS handshake, PROXY header): shutdown ends them. */
+  const starting = new Set<Socket>();
   const connections = new Set<Connection>();
-  const perAddress = new Map<string, number>();
   const listeners: NetServer[] = [];
   let closing: Promise<void> | undefined;
 
-  /** `remoteAddress`: the client's real address when a PROXY header gave it. */
-  function accept(socket: Socket, remoteAddress?: string): void {
-    const address = remoteAddress ?? socket.remoteAddress ?? "unknown";
-    const fromAddress = perAddress.get(address) ?? 0;
-    if (
-      closing !== undefined ||
-      connections.size >= options.limits.maxConnections ||
-      fromAddress >= options.limits.maxConnectionsPerAddress
-    ) {
+  /**
+   * A new TCP connection, on any listener: it takes a slot now, before any handshake, and gives
+   * it back when the socket closes. `plainText`: a refusal can be told in a POP3 line.
+   */
+  function onTcpConnection(socket: Socket, steps: ListenerSteps, plainText: boolean): void {
+    socket.on("error", () => {});
+    const peer = socket.remoteAddress ?? "unknown";
+    const slot =
+      closing !== undefined ? "closing" : admission.admit(steps.proxy ? undefined : peer);
+    if (typeof slot === "string") {
       stats.connectionsRejected += 1;
-      options.logger.warn({ address }, "connection refused: limit reached");
-      socket.on("error", () => {});
-      socket.end("-ERR [SYS/TEMP] too many connections, try later\r\n");
-      socket.destroySoon();
+      logger.warn({ address: peer, refusal: slot }, "connection refused: limit reached");
+      refuseConnection(socket, plainText && !steps.proxy, limits.closeTimeoutMs);
       return;
     }
     stats.connections += 1;
     stats.activeConnections += 1;
-    perAddress.set(address, fromAddress + 1);
-    const connection = new Connection(
-      context,
-      socket,
-      () => {
-        connections.delete(connection);
-        stats.activeConnections -= 1;
-        const left = (perAddress.get(address) ?? 1) - 1;
-        if (left > 0) perAddress.set(address, left);
-        else perAddress.delete(address);
-      },
-      address,
-    );
-    connections.add(connection);
-    connection.start();
+    starting.add(socket);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      starting.delete(socket);
+      slot.release();
+      stats.activeConnections -= 1;
+    };
+    socket.once("close", release);
+    // Evicted before a session started (still in the handshake or the PROXY header).
+    slot.onEvict(() => socket.destroy());
+    runListenerSteps(socket, slot, steps, (ready, remoteAddress) => {
+      starting.delete(socket);
+      // A TLS socket wraps the TCP one; whichever reports the close first frees the slot.
+      if (ready !== socket) ready.once("close", release);
+      const connection = new Connection(context, ready, {
+        remoteAddress,
+        onLogin: () => slot.loggedIn(),
+        onClosed: () => connections.delete(connection),
+      });
+      slot.onEvict(() =>
+        connection.terminate({ ok: false, code: "SYS/TEMP", text: "server busy, try later" }),
+      );
+      connections.add(connection);
+      connection.start();
+    });
   }
 
   async function listen(): Promise<ServerAddresses> {
     const addresses: { plain?: AddressInfo; implicitTls?: AddressInfo } = {};
-    const proxied = (withTls: boolean) => (socket: Socket) =>
-      acceptProxied(
-        socket,
-        {
-          headerTimeoutMs: options.limits.proxyHeaderTimeoutMs,
-          logger: options.logger,
-          ...(withTls && tls !== undefined
-            ? { tls: { setup: tls, handshakeTimeoutMs: options.limits.tlsHandshakeTimeoutMs } }
-            : {}),
-        },
-        accept,
-      );
+    const proxyStep = (enabled: boolean) =>
+      enabled ? { proxy: { headerTimeoutMs: limits.proxyHeaderTimeoutMs } } : {};
     if (options.plain !== undefined) {
-      const onSocket = options.plain.proxyProtocol ? proxied(false) : accept;
-      const server = createNetServer({ noDelay: true }, onSocket);
+      const steps: ListenerSteps = {
+        logger,
+        closeTimeoutMs: limits.closeTimeoutMs,
+        ...proxyStep(options.plain.proxyProtocol),
+      };
+      const server = createNetServer({ noDelay: true }, (socket) =>
+        onTcpConnection(socket, steps, true),
+      );
       addresses.plain = await bind(server, options.plain.host, options.plain.port);
       listeners.push(server);
     }
-    if (options.implicitTls?.proxyProtocol && tls !== undefined) {
-      // The PROXY header comes before the TLS handshake: read it on the raw socket first.
-      const server = createNetServer({ noDelay: true }, proxied(true));
-      addresses.implicitTls = await bind(
-        server,
-        options.implicitTls.host,
-        options.implicitTls.port,
-      );
-      listeners.push(server);
-    } else if (options.implicitTls !== undefined && tls !== undefined) {
-      const server = createTlsServer(
-        {
-          // The default certificate answers clients that send no SNI (an IP address, poplib, curl).
-          ...tls.contextOptions,
-          SNICallback: tls.SNICallback,
-          handshakeTimeout: options.limits.tlsHandshakeTimeoutMs,
-          noDelay: true,
-        },
-        accept,
-      );
-      server.on("tlsClientError", (error) =>
-        options.logger.debug({ err: error.message }, "TLS handshake failed"),
+    if (options.implicitTls !== undefined && tls !== undefined) {
+      // The handshake runs on an accepted TCP socket, so the connection is counted, limited and
+      // timed from its first byte, not from a finished handshake.
+      const steps: ListenerSteps = {
+        logger,
+        closeTimeoutMs: limits.closeTimeoutMs,
+        ...proxyStep(options.implicitTls.proxyProtocol),
+        tls: { setup: tls, handshakeTimeoutMs: limits.tlsHandshakeTimeoutMs },
+      };
+      const server = createNetServer({ noDelay: true }, (socket) =>
+        onTcpConnection(socket, steps, false),
       );
       addresses.implicitTls = await bind(
         server,
@@ -141,7 +151,7 @@ export function createServer(input: ServerOptions): Pop3Server {
       );
       listeners.push(server);
     }
-    options.logger.info({ ...addresses }, "listening");
+    logger.info({ ...addresses }, "listening");
     return addresses;
   }
 
@@ -151,10 +161,12 @@ export function createServer(input: ServerOptions): Pop3Server {
       const stopped = Promise.all(
         listeners.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
       );
+      // Sockets still in a TLS handshake or PROXY header have no session to finish.
+      for (const socket of starting) socket.destroy();
       const all = Promise.all([...connections].map((c) => c.whenClosed()));
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<"grace">((resolve) => {
-        timer = setTimeout(() => resolve("grace"), options.limits.shutdownGraceMs);
+        timer = setTimeout(() => resolve("grace"), limits.shutdownGraceMs);
       });
       const outcome = await Promise.race([all.then(() => "done" as const), grace]);
       clearTimeout(timer);
@@ -165,8 +177,9 @@ export function createServer(input: ServerOptions): Pop3Server {
         await all;
       }
       await stopped;
+      await context.hashPool.close();
       await options.store.close?.();
-      options.logger.info({}, "closed");
+      logger.info({}, "closed");
     })();
     return closing;
   }

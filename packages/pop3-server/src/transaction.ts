@@ -34,13 +34,12 @@ export function handleTransaction(
         );
         return undefined;
       }
-      conn.replyLines(
+      return conn.replyLines(
         { ok: true, text: `${mailbox.stat().count} messages` },
         [...mailbox.visible()].map(({ msg, info }) =>
           serializeScanListing({ msg, size: info.size }),
         ),
       );
-      return undefined;
     case "UIDL":
       if (command.msg !== undefined) {
         const info = mailbox.get(command.msg);
@@ -51,11 +50,10 @@ export function handleTransaction(
         );
         return undefined;
       }
-      conn.replyLines(
+      return conn.replyLines(
         { ok: true, text: "unique-id listing follows" },
         [...mailbox.visible()].map(({ msg, info }) => serializeUidListing({ msg, uid: info.uid })),
       );
-      return undefined;
     case "RETR":
       return retrieve(conn, mailbox, command.msg, undefined);
     case "TOP":
@@ -126,14 +124,16 @@ async function retrieve(
   };
   let exhausted = false;
   try {
-    await conn.sendBody(
+    const complete = await conn.sendBody(
       reply,
       withFirst(first, iterator, () => {
         exhausted = true;
       }),
       top,
+      // TOP's length depends on the lines asked for; RETR's must be what LIST said.
+      top === undefined ? info.size : undefined,
     );
-    if (top === undefined && !conn.closed) {
+    if (top === undefined && complete && !conn.closed) {
       observe(conn.context.options.observer, "onRetr", performance.now() - started, info.size);
     }
   } catch (error) {

@@ -20,11 +20,23 @@ export class MultilineEncoder {
   #skipLf = false;
   #empty = true;
   #dotsStuffed = 0;
+  /** Octets returned by `push` so far, stuffing dots included. */
+  #encoded = 0;
   #ended = false;
 
   /** Dots added so far; the RFC size of the message is the encoded size without them. */
   get dotsStuffed(): number {
     return this.#dotsStuffed;
+  }
+
+  /**
+   * The RFC 1939 size of the body pushed so far, as if it ended now: CRLF line ends, the final
+   * CRLF that `end()` would add included, the stuffing dots not. A sender compares it with the
+   * size it announced, so a message that changed on disk is never passed off as complete.
+   */
+  get octets(): number {
+    const finalLineEnd = this.#empty || this.#atLineStart ? 0 : 2;
+    return this.#encoded - this.#dotsStuffed + finalLineEnd;
   }
 
   push(chunk: Uint8Array): Uint8Array {
@@ -94,9 +106,15 @@ export class MultilineEncoder {
     }
     this.#atLineStart = atLineStart;
 
-    if (parts === undefined) return segmentStart === 0 ? chunk : chunk.subarray(segmentStart);
-    parts.push(chunk.subarray(segmentStart, length));
-    return concatBytes(parts);
+    let out: Uint8Array;
+    if (parts === undefined) {
+      out = segmentStart === 0 ? chunk : chunk.subarray(segmentStart);
+    } else {
+      parts.push(chunk.subarray(segmentStart, length));
+      out = concatBytes(parts);
+    }
+    this.#encoded += out.length;
+    return out;
   }
 
   /** The final bytes: CRLF if the body did not end with a line end, then `.CRLF`. */
@@ -121,16 +139,14 @@ export function encodeMultiline(body: Uint8Array): Uint8Array {
  */
 export class OctetSizeCounter {
   readonly #encoder = new MultilineEncoder();
-  #encoded = 0;
 
   push(chunk: Uint8Array): void {
-    this.#encoded += this.#encoder.push(chunk).length;
+    this.#encoder.push(chunk);
   }
 
   /** The size, once every chunk has been pushed. */
   end(): number {
-    const tail = this.#encoder.end().length - TERMINATOR.length;
-    return this.#encoded + tail - this.#encoder.dotsStuffed;
+    return this.#encoder.octets;
   }
 }
 

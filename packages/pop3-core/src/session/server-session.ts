@@ -173,6 +173,14 @@ export class ServerSession {
     return this.#body.push(chunk);
   }
 
+  /**
+   * The RFC 1939 size of the multi-line answer in progress so far (see `MultilineEncoder.octets`);
+   * 0 when none is. RETR compares it with the `n octets` it announced before ending the answer.
+   */
+  get multilineOctets(): number {
+    return this.#body?.octets ?? 0;
+  }
+
   /** The end of the multi-line answer; the next command can then be read. */
   sendMultilineEnd(): Uint8Array {
     const body = this.#body;
@@ -182,10 +190,15 @@ export class ServerSession {
     return body.end();
   }
 
+  /** Text lines of the multi-line answer in progress; a long listing can go out in slices. */
+  sendMultilineLines(lines: readonly string[]): Uint8Array {
+    return this.sendMultilineData(encodeText(lines.map((l) => `${l}\r\n`).join("")));
+  }
+
   /** A whole multi-line answer made of text lines (CAPA, LIST, UIDL, bare AUTH). */
   sendLines(reply: StatusReply, lines: readonly string[]): Uint8Array {
     const head = this.sendMultilineStart(reply);
-    const body = this.sendMultilineData(encodeText(lines.map((l) => `${l}\r\n`).join("")));
+    const body = this.sendMultilineLines(lines);
     return concatBytes([head, body, this.sendMultilineEnd()]);
   }
 

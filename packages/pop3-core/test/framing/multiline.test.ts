@@ -89,6 +89,19 @@ describe("MultilineEncoder", () => {
     },
   );
 
+  test.prop([messageBytes(), fc.array(fc.nat({ max: 300 }), { maxLength: 8 })])(
+    "octets is the RFC size of what was pushed so far, after every chunk",
+    (body, cuts) => {
+      const encoder = new MultilineEncoder();
+      let pushed = 0;
+      for (const part of splitAt(body, cuts)) {
+        encoder.push(part);
+        pushed += part.length;
+        expect(encoder.octets).toBe(normalizeReference(body.subarray(0, pushed)).length);
+      }
+    },
+  );
+
   it("no line of the encoding is a lone dot before the end", () => {
     const wire = text(encodeMultiline(ascii(".\r\n.\n\r.\r\n")));
     expect(wire).toBe("..\r\n..\r\n\r\n..\r\n.\r\n");

@@ -1,8 +1,17 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createServer, MemoryStore, staticUsers } from "../../src/index";
-import { RawClient, startServer, type TestServer } from "../support";
+import { RawClient, startServer, type TestServer, USERS } from "../support";
 
 let t: TestServer | undefined;
+
+/** Waits for the server side to catch up with what the client already saw (its close). */
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 afterEach(() => t?.close());
 
 describe("limits and abuse", () => {
@@ -53,8 +62,8 @@ describe("limits and abuse", () => {
     await client.closed();
   });
 
-  it("refuses connections past the per-address and total limits", async () => {
-    t = await startServer({ limits: { maxConnectionsPerAddress: 2, maxConnections: 3 } });
+  it("refuses connections past the per-address limit, and past the total once all are logged in", async () => {
+    t = await startServer({ limits: { maxConnectionsPerAddress: 2, maxConnections: 2 } });
     const a = await RawClient.connect(t.port);
     const b = await RawClient.connect(t.port);
     const c = await RawClient.connect(t.port);
@@ -62,12 +71,69 @@ describe("limits and abuse", () => {
     expect(await b.line()).toMatch(/^\+OK/);
     expect(await c.line()).toBe("-ERR [SYS/TEMP] too many connections, try later");
     await c.closed();
+    await a.command("USER alice");
+    expect(await a.command(`PASS ${USERS.alice}`)).toMatch(/^\+OK/);
+    await b.command("USER bob");
+    expect(await b.command(`PASS ${USERS.bob}`)).toMatch(/^\+OK/);
+    // Full, and nobody waiting to log in whose place a newcomer could take: refused.
     const other = await RawClient.connect(t.port, { localAddress: "127.0.0.2" });
-    expect(await other.line()).toMatch(/^\+OK/);
-    const fourth = await RawClient.connect(t.port, { localAddress: "127.0.0.3" });
-    expect(await fourth.line()).toMatch(/^-ERR \[SYS\/TEMP\]/);
+    expect(await other.line()).toBe("-ERR [SYS/TEMP] too many connections, try later");
     expect(t.server.stats().connectionsRejected).toBe(2);
-    for (const client of [a, b, other, fourth]) client.close();
+    for (const client of [a, b, other]) client.close();
+  });
+
+  it("when full, a newcomer takes the place of the oldest connection that has not logged in", async () => {
+    t = await startServer({ limits: { maxConnections: 3 } });
+    const loggedIn = await RawClient.connect(t.port);
+    await loggedIn.login();
+    const oldest = await RawClient.connect(t.port, { localAddress: "127.0.0.2" });
+    expect(await oldest.line()).toMatch(/^\+OK/);
+    const younger = await RawClient.connect(t.port, { localAddress: "127.0.0.3" });
+    expect(await younger.line()).toMatch(/^\+OK/);
+    const newcomer = await RawClient.connect(t.port, { localAddress: "127.0.0.4" });
+    expect(await newcomer.line()).toMatch(/^\+OK/);
+    expect(await oldest.line()).toBe("-ERR [SYS/TEMP] server busy, try later");
+    await oldest.closed();
+    // The others are untouched: the logged-in session and the younger one still answer.
+    expect(await loggedIn.command("NOOP")).toMatch(/^\+OK/);
+    expect(await younger.command("NOOP")).toMatch(/^-ERR/);
+    await newcomer.command("USER bob");
+    expect(await newcomer.command(`PASS ${USERS.bob}`)).toMatch(/^\+OK/);
+    expect(t.server.stats()).toMatchObject({ activeConnections: 3, connectionsRejected: 0 });
+    for (const client of [loggedIn, younger, newcomer]) client.close();
+  });
+
+  it("gives one address only its share of the connections that have not logged in", async () => {
+    t = await startServer({ limits: { maxPreLoginConnectionsPerAddress: 2 } });
+    const first = await RawClient.connect(t.port);
+    const second = await RawClient.connect(t.port);
+    expect(await first.line()).toMatch(/^\+OK/);
+    expect(await second.line()).toMatch(/^\+OK/);
+    const third = await RawClient.connect(t.port);
+    expect(await third.line()).toBe("-ERR [SYS/TEMP] too many connections, try later");
+    // Another address is not affected, and a login frees a share of the first address.
+    const elsewhere = await RawClient.connect(t.port, { localAddress: "127.0.0.2" });
+    expect(await elsewhere.line()).toMatch(/^\+OK/);
+    await first.command("USER alice");
+    expect(await first.command(`PASS ${USERS.alice}`)).toMatch(/^\+OK/);
+    const fourth = await RawClient.connect(t.port);
+    expect(await fourth.line()).toMatch(/^\+OK/);
+    for (const client of [first, second, elsewhere, fourth]) client.close();
+  });
+
+  it("closes a client that has not logged in by the absolute deadline, however it trickles", async () => {
+    t = await startServer({ limits: { loginTimeoutMs: 1500, preLoginTimeoutMs: 1000 } });
+    const client = await RawClient.connect(t.port);
+    expect(await client.line()).toMatch(/^\+OK/);
+    // One byte every 200 ms keeps the idle timer from ever firing; never a whole line.
+    const trickle = setInterval(() => client.send("U"), 200);
+    try {
+      expect(await client.line(20_000)).toBe("-ERR login took too long, closing");
+      await client.closed();
+    } finally {
+      clearInterval(trickle);
+    }
+    await until(() => t?.server.stats().activeConnections === 0);
   });
 
   it("delays answers to failed logins, more with each failure of the address", async () => {
