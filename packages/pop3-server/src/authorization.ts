@@ -14,6 +14,7 @@ import {
   verifyCramMd5,
   xoauth2ErrorChallenge,
 } from "pop3-core";
+import { PasswordHashBusyError } from "./auth/hash-pool";
 import type { AuthContext, AuthResult } from "./auth/types";
 import type { Connection } from "./connection";
 import { uniqueTimestamp } from "./context";
@@ -246,16 +247,57 @@ async function login(
 ): Promise<void> {
   const { context } = conn;
   const { options } = context;
-  const key = { address: conn.remoteAddress, user: claimedUser ?? "" };
-  const delay = context.throttle.delayFor(key);
-  // Recent failures of this address or user slow every attempt, so timing tells an attacker nothing.
-  if (delay > 0) await sleep(delay);
-  if (conn.closed) return;
+  const admission = context.throttle.begin({ address: conn.remoteAddress, user: claimedUser });
+  if (!admission.allowed) {
+    // Capped: refused before any check, so a guess here costs the guesser, not our CPU, and the
+    // answer says nothing about the password. [SYS/TEMP], not [AUTH]: the credentials may well
+    // be right (RFC 3206 §4), and a real client should retry later, not ask for a new password.
+    options.logger.warn(
+      {
+        connection: conn.id,
+        address: conn.remoteAddress,
+        user: claimedUser,
+        cap: admission.reason,
+      },
+      "login refused: too many failed logins",
+    );
+    observe(options.observer, "onLogin", mechanism, "failed");
+    conn.reply({ ok: false, code: "SYS/TEMP", text: "too many failed logins, try later" });
+    conn.end();
+    return;
+  }
 
+  // Everything below waits on the client's behalf: stop waiting (sleep, hash queue) once it left.
+  const gone = closedSignal(conn);
+  let outcome: "success" | "failure" | "none" = "none";
   let result: AuthResult;
   try {
-    result = await check({ remoteAddress: conn.remoteAddress, tls: conn.session.tls, mechanism });
+    // Only addresses with recent failures wait; every attempt from them waits the same, right
+    // password or not, so timing tells nothing. The delay is per connection; the cap bounds how
+    // many such waits an address gets.
+    if (admission.delayMs > 0) await sleep(admission.delayMs, gone);
+    if (conn.closed) return;
+    const priority = admission.clean ? "high" : "low";
+    result = await check({
+      remoteAddress: conn.remoteAddress,
+      tls: conn.session.tls,
+      mechanism,
+      hashing: (request) => context.hashPool.run(request, { priority, signal: gone }),
+    });
+    outcome = result.ok ? "success" : "failure";
   } catch (error) {
+    if (error instanceof PasswordHashBusyError) {
+      // Not a verdict on the password: neither a failure nor a success.
+      options.logger.warn(
+        { connection: conn.id, address: conn.remoteAddress, reason: error.reason },
+        "login refused: password hashing busy",
+      );
+      observe(options.observer, "onLogin", mechanism, "error");
+      if (!conn.closed) {
+        conn.reply({ ok: false, code: "SYS/TEMP", text: "server busy, try later" });
+      }
+      return;
+    }
     options.logger.error(
       { connection: conn.id, mechanism, err: errorText(error) },
       "authentication backend failed",
@@ -267,10 +309,11 @@ async function login(
       text: "authentication backend unavailable, try later",
     });
     return;
+  } finally {
+    admission.finish(outcome);
   }
   if (!result.ok) {
     observe(options.observer, "onLogin", mechanism, "failed");
-    context.throttle.recordFailure(key);
     if (answerRefusal()) return;
     await failLogin(conn, claimedUser, mechanism);
     return;
@@ -316,7 +359,6 @@ async function login(
     await mailbox.maildrop.release();
     return;
   }
-  context.throttle.recordSuccess(key);
   context.loginDelays.recordLogin(user);
   conn.loggedIn(user, mailbox);
   observe(options.observer, "onLogin", mechanism, "ok");
@@ -339,8 +381,36 @@ async function failLogin(
   if (conn.authFailures >= conn.context.options.limits.maxAuthFailures) conn.end();
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+const closedSignals = new WeakMap<Connection, AbortSignal>();
+
+/** Aborts when the connection closes; one per connection, however many logins it tries. */
+function closedSignal(conn: Connection): AbortSignal {
+  let signal = closedSignals.get(conn);
+  if (signal === undefined) {
+    const controller = new AbortController();
+    const abort = () => controller.abort();
+    conn.whenClosed().then(abort, abort);
+    signal = controller.signal;
+    closedSignals.set(conn, signal);
+  }
+  return signal;
+}
+
+/** Resolves after `ms`, or early when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 function errorText(error: unknown): string {

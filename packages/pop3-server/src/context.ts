@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { SecureContext, SecureContextOptions } from "node:tls";
+import type { PasswordHashPool } from "./auth/hash-pool";
 import type { LoginDelayTracker, LoginThrottle } from "./auth/throttle";
 import type { ResolvedOptions } from "./options";
 
@@ -42,6 +43,8 @@ export interface ServerContext {
   readonly options: ResolvedOptions;
   readonly stats: ServerStats;
   readonly throttle: LoginThrottle;
+  /** Password hashing for logins: worker threads, bounded queue; closed with the server. */
+  readonly hashPool: PasswordHashPool;
   readonly loginDelays: LoginDelayTracker;
   /** What STLS needs to start TLS on a plain socket; undefined when TLS is not configured. */
   readonly tls: TlsSetup | undefined;

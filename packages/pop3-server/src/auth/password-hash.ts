@@ -1,6 +1,7 @@
 import { timingSafeEqual as cryptoTimingSafeEqual, randomBytes, scrypt } from "node:crypto";
 import type { Secret } from "pop3-core";
 import { BackendError, ConfigError } from "../errors";
+import type { AuthContext } from "./types";
 
 /**
  * scrypt parameters (RFC 7914). `N` is the CPU/memory cost (a power of two), `r` the block size,
@@ -126,23 +127,57 @@ function reveal(password: string | Secret<string>): string {
   return typeof password === "string" ? password : password.reveal();
 }
 
-function deriveKey(
-  password: string,
-  salt: Buffer,
-  keyLength: number,
-  N: number,
-  r: number,
-  p: number,
-): Promise<Buffer> {
+/**
+ * One scrypt derivation. The password is its UTF-8 bytes, zeroed by the caller once the key is
+ * back (the worker zeroes its own copy).
+ */
+export interface ScryptRequest {
+  readonly password: Uint8Array;
+  readonly salt: Uint8Array;
+  readonly keyLength: number;
+  readonly N: number;
+  readonly r: number;
+  readonly p: number;
+}
+
+/**
+ * Runs a derivation somewhere: the server passes one (`AuthContext.hashing`) that runs it on its
+ * own worker threads with a bounded queue; without one, `crypto.scrypt` on libuv's pool.
+ */
+export type ScryptRunner = (request: ScryptRequest) => Promise<Uint8Array>;
+
+function deriveInThreadPool({
+  password,
+  salt,
+  keyLength,
+  N,
+  r,
+  p,
+}: ScryptRequest): Promise<Buffer> {
   // OpenSSL needs 128 * r * (N + p + 2) bytes; Node's default maxmem (32 MiB) is too small past
   // N * r = 2^18, so allow exactly what the (already bounded) parameters need.
   const maxmem = 128 * r * (N + p + 2) + 1024 * 1024;
   return new Promise((resolve, reject) => {
-    scrypt(Buffer.from(password, "utf8"), salt, keyLength, { N, r, p, maxmem }, (error, key) => {
+    scrypt(password, salt, keyLength, { N, r, p, maxmem }, (error, key) => {
       if (error === null) resolve(key);
       else reject(new BackendError("POP3_AUTH_BACKEND", "scrypt failed", { cause: error }));
     });
   });
+}
+
+async function deriveKey(
+  password: string,
+  salt: Buffer,
+  keyLength: number,
+  cost: Pick<ScryptParams, "N" | "r" | "p">,
+  run: ScryptRunner = deriveInThreadPool,
+): Promise<Uint8Array> {
+  const bytes = Buffer.from(password, "utf8");
+  try {
+    return await run({ password: bytes, salt, keyLength, N: cost.N, r: cost.r, p: cost.p });
+  } finally {
+    bytes.fill(0);
+  }
 }
 
 /**
@@ -163,17 +198,21 @@ export async function hashPassword(
   const plain = reveal(password);
   if (plain.length === 0) throw new ConfigError("hashPassword: the password is empty");
   const salt = randomBytes(saltLength);
-  const key = await deriveKey(plain, salt, keyLength, N, r, p);
+  const key = Buffer.from(await deriveKey(plain, salt, keyLength, { N, r, p }));
   return `scrypt$${N}$${r}$${p}$${salt.toString("base64")}$${key.toString("base64")}`;
 }
 
-/** Checks a password against a parsed hash; the final comparison is constant-time. */
+/**
+ * Checks a password against a parsed hash, running scrypt with `run` (the server's pool) when
+ * given; the final comparison is constant-time.
+ */
 export async function verifyParsedHash(
   password: string | Secret<string>,
   hash: ParsedHash,
+  run?: ScryptRunner,
 ): Promise<boolean> {
-  const key = await deriveKey(reveal(password), hash.salt, hash.key.length, hash.N, hash.r, hash.p);
-  return cryptoTimingSafeEqual(key, hash.key);
+  const key = await deriveKey(reveal(password), hash.salt, hash.key.length, hash, run);
+  return key.length === hash.key.length && cryptoTimingSafeEqual(key, hash.key);
 }
 
 /**
@@ -181,14 +220,19 @@ export async function verifyParsedHash(
  * rejects with `PasswordHashError` for a hash that does not parse or whose parameters are out of
  * range (the message never contains the hash or the password), and with `BackendError` if scrypt
  * itself fails.
+ *
+ * An authenticator should pass on the `AuthContext` it was given: the hash then runs on the
+ * server's hashing threads and queue (and may reject with `PasswordHashBusyError`, answered
+ * `[SYS/TEMP]`) instead of on libuv's pool, which the Maildir store's file I/O needs.
  */
 export async function verifyPasswordHash(
   password: string | Secret<string>,
   hash: string,
+  context?: Pick<AuthContext, "hashing">,
 ): Promise<boolean> {
   const parsed = parseHash(hash);
   if (typeof parsed === "string") throw new PasswordHashError(parsed);
-  return verifyParsedHash(password, parsed);
+  return verifyParsedHash(password, parsed, context?.hashing);
 }
 
 /**

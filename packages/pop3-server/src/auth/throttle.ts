@@ -9,11 +9,24 @@ export interface LoginAttempt {
 }
 
 export interface LoginThrottleOptions {
-  /** Delay after the first failure; it doubles with each further one. Default 1000. */
+  /** Delay after an address's first failure; it doubles with each further one. Default 1000. */
   readonly baseDelayMs?: number;
   /** Upper bound of the delay. Default 15000. */
   readonly maxDelayMs?: number;
-  /** Failures are forgotten this long after the last failure of the same key. Default 15 min. */
+  /**
+   * Failed logins of one address (password checks that failed, plus checks in progress) after
+   * which its further attempts are refused without a check, until the window ends. Default 10.
+   */
+  readonly maxFailuresPerAddress?: number;
+  /**
+   * Failed logins against one user name, from any address, after which attempts on it are
+   * refused without a check — except from a clean address (see `LoginThrottle`). Default 20.
+   */
+  readonly maxFailuresPerUser?: number;
+  /**
+   * The window: a key's failures are all forgotten this long after its last failure. Refused
+   * attempts are not failures and do not extend it. Default 15 min.
+   */
   readonly resetAfterMs?: number;
   /**
    * Most keys remembered per kind (addresses, users, address+user pairs); the least recently
@@ -28,6 +41,30 @@ export interface LoginThrottleOptions {
   readonly ipv6PrefixLength?: number;
   /** The clock, in milliseconds. Default `Date.now`. */
   readonly now?: () => number;
+}
+
+/** An attempt `begin` let through; report its outcome exactly once with `finish`. */
+export interface AdmittedLogin {
+  readonly allowed: true;
+  /** Wait this long before checking (0 from a clean address). */
+  readonly delayMs: number;
+  /**
+   * The address had no recent failure and no other attempt in progress: the user's cap does not
+   * apply, there is no delay, and its password hash goes ahead of the others.
+   */
+  readonly clean: boolean;
+  /**
+   * `"failure"`: wrong credentials; `"success"`: right ones; `"none"`: no verdict (backend error,
+   * busy, client gone). Later calls are ignored.
+   */
+  finish(outcome: "success" | "failure" | "none"): void;
+}
+
+/** An attempt refused without a check: answer `-ERR [SYS/TEMP]` and hang up. */
+export interface RefusedLogin {
+  readonly allowed: false;
+  /** Which cap refused it. */
+  readonly reason: "address" | "user";
 }
 
 interface Failures {
@@ -92,6 +129,29 @@ class FailureTable {
   }
 }
 
+/** Attempts in progress per key; an entry exists only while its count is above zero. */
+class InFlight {
+  readonly #counts = new Map<string, number>();
+
+  get(key: string): number {
+    return this.#counts.get(key) ?? 0;
+  }
+
+  add(key: string): void {
+    this.#counts.set(key, this.get(key) + 1);
+  }
+
+  remove(key: string): void {
+    const left = this.get(key) - 1;
+    if (left > 0) this.#counts.set(key, left);
+    else this.#counts.delete(key);
+  }
+
+  get size(): number {
+    return this.#counts.size;
+  }
+}
+
 function checkNumber(
   problems: string[],
   name: string,
@@ -105,40 +165,61 @@ function checkNumber(
 }
 
 /**
- * Slows down password guessing. Before answering a login attempt, wait `delayFor(attempt)`
- * milliseconds (answer `-ERR` only after the wait, whatever the outcome); then report the outcome
- * with `recordFailure` or `recordSuccess`.
+ * Caps and slows password guessing. For each login attempt call `begin`: if it is refused,
+ * answer `-ERR [SYS/TEMP]` without checking anything (the guess costs the guesser a connection,
+ * not us a hash); else wait `delayMs`, check the credentials, and `finish` with the outcome.
  *
- * The delay grows with the recent failures of the client's address and, separately, of the user
- * name it tried, and is the larger of the two: `baseDelayMs * 2^(failures - 1)`, capped at
- * `maxDelayMs`, 0 without failures. Counting per user stops a botnet spreading guesses for one
- * account over many addresses; counting per address stops one client trying many accounts. User
- * names are counted case-insensitively, so `Alice` and `alice` share a count.
+ * The rules, per window of `resetAfterMs` (15 min) after a key's last failure:
  *
- * A success clears the user's failures and, from the address's count, the failures it made
- * against that user only: logging in to one's own account does not wipe the record of guesses
- * against other accounts from the same address.
+ * - **Per address** (an IPv6 /64 counts as one): once its failures plus its attempts in progress
+ *   reach `maxFailuresPerAddress` (10), its attempts are refused. In-progress attempts count so
+ *   that 50 parallel connections cannot all pass the check before the first failure lands. So
+ *   one address gets at most 10 wrong guesses per 15 minutes (0.011/s), however many
+ *   connections it opens. Each failure also delays its next attempt: `baseDelayMs * 2^(n-1)`,
+ *   capped at `maxDelayMs`, per connection.
+ * - **Per user** (case-insensitive): once the user's failures from all addresses plus attempts in
+ *   progress from unclean addresses reach `maxFailuresPerUser` (20), attempts on it are refused
+ *   — except from a **clean** address: one with no failure in its window and no other attempt in
+ *   progress. A botnet spreading guesses over many addresses is capped, yet cannot lock the real
+ *   user out: the user's own login from a clean address is never capped or delayed (the approach
+ *   of Dovecot's per-IP auth penalty, plus a per-user cap that clean addresses skip). The price:
+ *   each fresh address gets one guess at a capped user, so one user sees at most
+ *   `maxFailuresPerUser` + (number of fresh addresses) wrong guesses per window.
  *
- * Everything is in memory, bounded by `maxEntries` per kind; nothing uses timers.
+ * A success forgives the failures that address made against that user (the user's own typos),
+ * from both the address's and the user's count; it does not wipe an attacker's guesses against
+ * the same user from elsewhere, nor the address's guesses against other users.
+ *
+ * Everything is in memory, bounded by `maxEntries` per kind (in-progress counts by the number of
+ * attempts in progress); nothing uses timers.
  */
 export class LoginThrottle {
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
+  readonly #maxFailuresPerAddress: number;
+  readonly #maxFailuresPerUser: number;
   readonly #ipv6PrefixLength: number;
   readonly #now: () => number;
   readonly #addresses: FailureTable;
   readonly #users: FailureTable;
   readonly #pairs: FailureTable;
+  readonly #addressesInFlight = new InFlight();
+  /** Only attempts from unclean addresses: clean ones are not subject to the user's cap. */
+  readonly #usersInFlight = new InFlight();
 
   constructor(options: LoginThrottleOptions = {}) {
     const baseDelayMs = options.baseDelayMs ?? 1000;
     const maxDelayMs = options.maxDelayMs ?? 15_000;
+    const maxFailuresPerAddress = options.maxFailuresPerAddress ?? 10;
+    const maxFailuresPerUser = options.maxFailuresPerUser ?? 20;
     const resetAfterMs = options.resetAfterMs ?? 15 * 60_000;
     const maxEntries = options.maxEntries ?? 100_000;
     const ipv6PrefixLength = options.ipv6PrefixLength ?? 64;
     const problems: string[] = [];
     checkNumber(problems, "baseDelayMs", baseDelayMs, 0);
     checkNumber(problems, "maxDelayMs", maxDelayMs, 0);
+    checkNumber(problems, "maxFailuresPerAddress", maxFailuresPerAddress, 1, true);
+    checkNumber(problems, "maxFailuresPerUser", maxFailuresPerUser, 1, true);
     checkNumber(problems, "resetAfterMs", resetAfterMs, 1);
     checkNumber(problems, "maxEntries", maxEntries, 1, true);
     checkNumber(problems, "ipv6PrefixLength", ipv6PrefixLength, 0, true);
@@ -146,6 +227,8 @@ export class LoginThrottle {
     if (problems.length > 0) throw new ConfigError(`LoginThrottle: ${problems.join("; ")}`);
     this.#baseDelayMs = baseDelayMs;
     this.#maxDelayMs = maxDelayMs;
+    this.#maxFailuresPerAddress = maxFailuresPerAddress;
+    this.#maxFailuresPerUser = maxFailuresPerUser;
     this.#ipv6PrefixLength = ipv6PrefixLength;
     this.#now = options.now ?? Date.now;
     this.#addresses = new FailureTable(maxEntries, resetAfterMs);
@@ -153,16 +236,48 @@ export class LoginThrottle {
     this.#pairs = new FailureTable(maxEntries, resetAfterMs);
   }
 
-  /** Milliseconds to wait before answering this attempt. */
-  delayFor(attempt: LoginAttempt): number {
+  /** Admits or refuses an attempt (see the class comment); an admitted one is in progress. */
+  begin(attempt: LoginAttempt): AdmittedLogin | RefusedLogin {
     const now = this.#now();
     const { address, user } = this.#keys(attempt);
-    const failures = Math.max(
-      this.#addresses.count(address, now),
-      user === undefined ? 0 : this.#users.count(user, now),
-    );
-    if (failures === 0 || this.#baseDelayMs === 0) return 0;
-    return Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** Math.min(failures - 1, 1023));
+    const addressFailures = this.#addresses.count(address, now);
+    const addressBusy = this.#addressesInFlight.get(address);
+    if (addressFailures + addressBusy >= this.#maxFailuresPerAddress) {
+      return { allowed: false, reason: "address" };
+    }
+    const clean = addressFailures === 0 && addressBusy === 0;
+    const capped =
+      !clean &&
+      user !== undefined &&
+      this.#users.count(user, now) + this.#usersInFlight.get(user) >= this.#maxFailuresPerUser;
+    if (capped) return { allowed: false, reason: "user" };
+
+    this.#addressesInFlight.add(address);
+    const userKey = clean ? undefined : user;
+    if (userKey !== undefined) this.#usersInFlight.add(userKey);
+    let finished = false;
+    return {
+      allowed: true,
+      clean,
+      delayMs: clean ? 0 : this.#delay(addressFailures),
+      finish: (outcome) => {
+        if (finished) return;
+        finished = true;
+        this.#addressesInFlight.remove(address);
+        if (userKey !== undefined) this.#usersInFlight.remove(userKey);
+        if (outcome === "failure") this.recordFailure(attempt);
+        else if (outcome === "success") this.recordSuccess(attempt);
+      },
+    };
+  }
+
+  /**
+   * The delay `begin` would give an attempt from this address, ignoring caps and attempts in
+   * progress: 0 for an address without recent failures, whatever user it names.
+   */
+  delayFor(attempt: LoginAttempt): number {
+    const { address } = this.#keys(attempt);
+    return this.#delay(this.#addresses.count(address, this.#now()));
   }
 
   recordFailure(attempt: LoginAttempt): void {
@@ -179,8 +294,9 @@ export class LoginThrottle {
     const now = this.#now();
     const { address, user } = this.#keys(attempt);
     if (user === undefined) return;
-    this.#users.take(user, now);
-    this.#addresses.subtract(address, this.#pairs.take(pairKey(address, user), now));
+    const own = this.#pairs.take(pairKey(address, user), now);
+    this.#addresses.subtract(address, own);
+    this.#users.subtract(user, own);
   }
 
   /** Drops expired entries now (they are otherwise dropped lazily when looked at or evicted). */
@@ -191,9 +307,20 @@ export class LoginThrottle {
     this.#pairs.prune(now);
   }
 
-  /** Entries held, all kinds together (for metrics and tests). */
+  /** Entries held, all kinds together, attempts in progress included (for metrics and tests). */
   get size(): number {
-    return this.#addresses.size + this.#users.size + this.#pairs.size;
+    return (
+      this.#addresses.size +
+      this.#users.size +
+      this.#pairs.size +
+      this.#addressesInFlight.size +
+      this.#usersInFlight.size
+    );
+  }
+
+  #delay(failures: number): number {
+    if (failures === 0 || this.#baseDelayMs === 0) return 0;
+    return Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** Math.min(failures - 1, 1023));
   }
 
   #keys(attempt: LoginAttempt): { address: string; user: string | undefined } {

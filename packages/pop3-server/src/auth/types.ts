@@ -1,10 +1,17 @@
 import type { Secret } from "pop3-core";
+import type { ScryptRunner } from "./password-hash";
 
 /** Where a login attempt comes from; for throttling and logs. */
 export interface AuthContext {
   readonly remoteAddress: string;
   readonly tls: boolean;
   readonly mechanism: "USER" | "APOP" | "PLAIN" | "LOGIN" | "CRAM-MD5" | "XOAUTH2" | "OAUTHBEARER";
+  /**
+   * The server's password hashing for this attempt: scrypt on worker threads of its own, with a
+   * bounded queue. Pass the context to `verifyPasswordHash` to use it. Absent when an
+   * authenticator is called outside a server (hashing then uses `crypto.scrypt`).
+   */
+  readonly hashing?: ScryptRunner;
 }
 
 /** The outcome of a credential check. `user` is the canonical maildrop name on success. */

@@ -211,11 +211,11 @@ export function userFile(path: string, options: UserFileOptions = {}): UserFileA
     async verifyPassword(
       user: string,
       password: Secret<string>,
-      _context: AuthContext,
+      context: AuthContext,
     ): Promise<AuthResult> {
       const { entries, dummy } = await current();
       const entry = entries.get(user);
-      const matches = await verifyParsedHash(password, entry?.hash ?? dummy);
+      const matches = await verifyParsedHash(password, entry?.hash ?? dummy, context.hashing);
       return matches && entry !== undefined ? { ok: true, user: entry.user } : { ok: false };
     },
 

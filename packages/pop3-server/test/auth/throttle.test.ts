@@ -31,32 +31,25 @@ describe("LoginThrottle", () => {
     expect(throttle.delayFor({ address: "192.0.2.2", user: "someone-new" })).toBe(0);
   });
 
-  it("doubles per failure against one user, from any address", () => {
+  it("never delays an address without failures, whatever the user's failures", () => {
     const throttle = new LoginThrottle({ baseDelayMs: 100, maxDelayMs: 1000, now: clock().now });
-    const delays: number[] = [];
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 6; i++)
       throttle.recordFailure({ address: `198.51.100.${i}`, user: "alice" });
-      delays.push(throttle.delayFor({ address: "203.0.113.9", user: "alice" }));
-    }
-    expect(delays).toEqual([100, 200, 400, 800, 1000, 1000]);
-    expect(throttle.delayFor({ address: "203.0.113.9", user: "bob" })).toBe(0);
+    expect(throttle.delayFor({ address: "203.0.113.9", user: "alice" })).toBe(0);
+    const attempt = throttle.begin({ address: "203.0.113.9", user: "alice" });
+    expect(attempt).toMatchObject({ allowed: true, clean: true, delayMs: 0 });
+    // An address that failed is delayed by its own count, not by the user's.
+    expect(throttle.delayFor({ address: "198.51.100.0", user: "alice" })).toBe(100);
   });
 
   it("counts user names without regard to case", () => {
-    const throttle = new LoginThrottle({ now: clock().now });
+    const throttle = new LoginThrottle({ maxFailuresPerUser: 2, now: clock().now });
     throttle.recordFailure({ address: "198.51.100.1", user: "Alice" });
     throttle.recordFailure({ address: "198.51.100.2", user: "ALICE" });
-    expect(throttle.delayFor({ address: "198.51.100.3", user: "alice" })).toBe(2000);
-  });
-
-  it("takes the larger of the address and the user delay", () => {
-    const throttle = new LoginThrottle({ now: clock().now });
-    for (let i = 0; i < 3; i++) throttle.recordFailure({ address: "192.0.2.1", user: `u${i}` });
-    throttle.recordFailure({ address: "192.0.2.2", user: "alice" });
-    expect(throttle.delayFor({ address: "192.0.2.1", user: "alice" })).toBe(4000);
-    for (let i = 0; i < 4; i++)
-      throttle.recordFailure({ address: `192.0.2.${10 + i}`, user: "alice" });
-    expect(throttle.delayFor({ address: "192.0.2.1", user: "alice" })).toBe(15000);
+    expect(throttle.begin({ address: "198.51.100.1", user: "alice" })).toEqual({
+      allowed: false,
+      reason: "user",
+    });
   });
 
   it("forgets failures resetAfterMs after the last one", () => {
@@ -172,6 +165,124 @@ describe("LoginThrottle", () => {
   ])("rejects bad options %o", (options) => {
     expect(() => new LoginThrottle(options)).toThrow(ConfigError);
   });
+});
+
+describe("LoginThrottle caps", () => {
+  /** One attempt, checked and failed if admitted; returns what `begin` said. */
+  function fail(throttle: LoginThrottle, address: string, user = "victim") {
+    const attempt = throttle.begin({ address, user });
+    if (attempt.allowed) attempt.finish("failure");
+    return attempt;
+  }
+
+  it("refuses an address after maxFailuresPerAddress failures until the window ends", () => {
+    const time = clock();
+    const throttle = new LoginThrottle({ resetAfterMs: 60_000, now: time.now });
+    for (let i = 0; i < 10; i++) expect(fail(throttle, "192.0.2.1", `u${i}`).allowed).toBe(true);
+    expect(throttle.begin({ address: "192.0.2.1", user: "new" })).toEqual({
+      allowed: false,
+      reason: "address",
+    });
+    // The right password is refused too: the cap is decided before any check.
+    expect(throttle.begin({ address: "192.0.2.1" }).allowed).toBe(false);
+    expect(throttle.begin({ address: "192.0.2.2", user: "new" }).allowed).toBe(true);
+    // Refused attempts are not failures: the window still ends 60 s after the 10th failure.
+    time.advance(59_999);
+    expect(throttle.begin({ address: "192.0.2.1", user: "new" }).allowed).toBe(false);
+    time.advance(1);
+    expect(throttle.begin({ address: "192.0.2.1", user: "new" })).toMatchObject({
+      allowed: true,
+      clean: true,
+    });
+  });
+
+  it("counts attempts in progress, so parallel connections cannot overshoot the cap", () => {
+    const throttle = new LoginThrottle({ maxFailuresPerAddress: 3, now: clock().now });
+    const open = [1, 2, 3].map(() => throttle.begin({ address: "192.0.2.1", user: "victim" }));
+    expect(open.map((a) => a.allowed)).toEqual([true, true, true]);
+    expect(open.map((a) => a.allowed && a.clean)).toEqual([true, false, false]);
+    expect(throttle.begin({ address: "192.0.2.1", user: "victim" }).allowed).toBe(false);
+    // An attempt without a verdict (backend error, client gone) frees its place.
+    const first = open[0];
+    if (first?.allowed) {
+      first.finish("none");
+      first.finish("failure"); // ignored: one outcome per attempt
+    }
+    expect(throttle.size).toBe(2);
+    expect(throttle.begin({ address: "192.0.2.1", user: "victim" }).allowed).toBe(true);
+  });
+
+  it("caps a user from addresses that failed, never from a clean address", () => {
+    const throttle = new LoginThrottle({ maxFailuresPerUser: 5, now: clock().now });
+    for (let i = 1; i <= 5; i++) expect(fail(throttle, `198.51.100.${i}`).allowed).toBe(true);
+    // Every attacker address has failed once now: the user is capped for them.
+    expect(throttle.begin({ address: "198.51.100.1", user: "VICTIM" })).toEqual({
+      allowed: false,
+      reason: "user",
+    });
+    // Another user from the same address is not.
+    expect(throttle.begin({ address: "198.51.100.1", user: "bob" }).allowed).toBe(true);
+    // The real user, from an address with no failures: no cap, no delay.
+    const real = throttle.begin({ address: "203.0.113.7", user: "victim" });
+    expect(real).toMatchObject({ allowed: true, clean: true, delayMs: 0 });
+    // A second attempt from that address while the first is in progress is not clean.
+    expect(throttle.begin({ address: "203.0.113.7", user: "victim" })).toEqual({
+      allowed: false,
+      reason: "user",
+    });
+    if (real.allowed) real.finish("success");
+    // The real user's success does not wipe the attackers' failures.
+    expect(throttle.begin({ address: "198.51.100.2", user: "victim" }).allowed).toBe(false);
+  });
+
+  it("forgives a user's own typos on success, from the address and the user", () => {
+    const throttle = new LoginThrottle({ maxFailuresPerUser: 4, now: clock().now });
+    fail(throttle, "198.51.100.1");
+    fail(throttle, "203.0.113.7");
+    fail(throttle, "203.0.113.7");
+    const right = throttle.begin({ address: "203.0.113.7", user: "victim" });
+    expect(right).toMatchObject({ allowed: true, clean: false, delayMs: 2000 });
+    if (right.allowed) right.finish("success");
+    expect(throttle.delayFor({ address: "203.0.113.7" })).toBe(0);
+    // The attacker's failure is left on the user (1 of 4): three more pass; had the typos
+    // stayed (3 of 4), only one would.
+    expect(fail(throttle, "198.51.100.1").allowed).toBe(true);
+    expect(fail(throttle, "198.51.100.1").allowed).toBe(true);
+    expect(fail(throttle, "198.51.100.1").allowed).toBe(true);
+    expect(fail(throttle, "198.51.100.1").allowed).toBe(false);
+  });
+
+  it("holds one address to maxFailuresPerAddress per window, however hard it tries", () => {
+    const time = clock();
+    const throttle = new LoginThrottle({ now: time.now });
+    let failures = 0;
+    // 50 connections, each trying once a second, for an hour (failures take no time here).
+    for (let second = 0; second < 3600; second++) {
+      for (let c = 0; c < 50; c++) if (fail(throttle, "192.0.2.1", `u${c}`).allowed) failures++;
+      time.advance(1000);
+    }
+    expect(failures).toBe(40); // 10 per 15 minutes
+  });
+
+  it("holds one user to maxFailuresPerUser plus one guess per fresh address per window", () => {
+    const time = clock();
+    const throttle = new LoginThrottle({ now: time.now });
+    let failures = 0;
+    for (let second = 0; second < 3600; second++) {
+      for (let a = 0; a < 100; a++) if (fail(throttle, `10.0.0.${a}`).allowed) failures++;
+      time.advance(1000);
+    }
+    // Each window: the first round is 100 clean addresses; then the user is capped.
+    expect(failures).toBeLessThanOrEqual(4 * (20 + 100));
+    expect(failures).toBe(400);
+  });
+
+  it.each([[{ maxFailuresPerAddress: 0 }], [{ maxFailuresPerUser: 1.5 }]])(
+    "rejects bad options %o",
+    (options) => {
+      expect(() => new LoginThrottle(options)).toThrow(ConfigError);
+    },
+  );
 });
 
 describe("normalizeAddress", () => {
