@@ -15,6 +15,7 @@ import {
   parseScanListing,
   parseUidListing,
   RemoteProtocolError,
+  redactCommand,
   type ScanListing,
   type StatusReply,
   type UidListing,
@@ -36,7 +37,6 @@ import {
 import { MessageStream } from "./message-stream";
 import type { Operation } from "./operation";
 import { type ClientOptions, type ResolvedClientOptions, resolveClientOptions } from "./options";
-import { redact } from "./redact";
 import { serverIdentity } from "./sni";
 
 export interface CallOptions {
@@ -406,8 +406,8 @@ export class Pop3Client implements AsyncDisposable {
         if (event.type === "reply") {
           if (event.reply.ok || multiline) {
             if (event.reply.ok) resolve({ reply: event.reply });
-            else reject(new ServerReplyError(redact(command), event.reply));
-          } else reject(new ServerReplyError(redact(command), event.reply));
+            else reject(new ServerReplyError(redactCommand(command), event.reply));
+          } else reject(new ServerReplyError(redactCommand(command), event.reply));
         } else if (event.type === "listing") {
           resolve({
             reply: event.reply,
@@ -479,7 +479,7 @@ export class Pop3Client implements AsyncDisposable {
       };
       const operation: Operation = {
         command,
-        label: redact(command),
+        label: redactCommand(command),
         abandoned: false,
         ...(multiline === undefined ? {} : { multiline }),
         onEvent: (event) =>
@@ -498,7 +498,7 @@ export class Pop3Client implements AsyncDisposable {
     return this.#run(command, signal, (event, resolve, reject) => {
       if (event.type !== "reply") return;
       if (event.reply.ok) resolve(event.reply);
-      else reject(new ServerReplyError(redact(command), event.reply));
+      else reject(new ServerReplyError(redactCommand(command), event.reply));
     });
   }
 
@@ -508,7 +508,8 @@ export class Pop3Client implements AsyncDisposable {
   ): Promise<{ reply: StatusReply; lines: readonly string[] }> {
     return this.#run(command, signal, (event, resolve, reject) => {
       if (event.type === "listing") resolve({ reply: event.reply, lines: event.lines });
-      else if (event.type === "reply") reject(new ServerReplyError(redact(command), event.reply));
+      else if (event.type === "reply")
+        reject(new ServerReplyError(redactCommand(command), event.reply));
     });
   }
 
@@ -529,11 +530,11 @@ export class Pop3Client implements AsyncDisposable {
       }
       const operation: Operation = {
         command,
-        label: redact(command),
+        label: redactCommand(command),
         abandoned: false,
         onEvent: (event) => {
           if (event.type === "reply") {
-            reject(new ServerReplyError(redact(command), event.reply));
+            reject(new ServerReplyError(redactCommand(command), event.reply));
           } else if (event.type === "body-start") {
             stream = new MessageStream(msg, () => channel.resumeReading());
             // A consumer that gives up early: keep reading the body to its end, and drop it.

@@ -22,6 +22,7 @@ import { InvalidUserError, MaildropInUseError } from "./errors";
 import { answerLang } from "./lang";
 import { Mailbox } from "./mailbox";
 import { observe } from "./observer";
+import { UnsafeMaildropError } from "./store/common";
 
 /** An AUTH exchange in progress on a connection. */
 export interface SaslState {
@@ -344,6 +345,18 @@ async function login(
     } else if (error instanceof InvalidUserError) {
       observe(options.observer, "onLogin", mechanism, "failed");
       await failLogin(conn, user, mechanism);
+    } else if (error instanceof UnsafeMaildropError) {
+      // A symlink where the store refuses one: trying later will not help, an administrator must.
+      options.logger.error(
+        { connection: conn.id, user, err: errorText(error) },
+        "maildrop refused as unsafe",
+      );
+      observe(options.observer, "onLogin", mechanism, "error");
+      conn.reply({
+        ok: false,
+        code: "SYS/PERM",
+        text: "maildrop unavailable, contact the administrator",
+      });
     } else {
       options.logger.error(
         { connection: conn.id, user, err: errorText(error) },

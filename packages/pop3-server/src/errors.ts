@@ -8,6 +8,7 @@ export type ServerErrorCode =
   | "POP3_IN_USE"
   | "POP3_CONFIG"
   | "POP3_STORE"
+  | "POP3_UNSAFE_MAILDROP"
   | "POP3_AUTH_BACKEND"
   | "POP3_BAD_USER";
 

@@ -99,6 +99,10 @@ export function redactCommand(command: Pop3Command): string {
   switch (command.name) {
     case "PASS":
       return "PASS ***";
+    case "APOP":
+      // MD5(timestamp + secret), with the timestamp in the greeting: whoever reads the digest
+      // can test password guesses offline, as with a CRAM-MD5 response.
+      return `APOP ${command.user} ***`;
     case "AUTH":
       if (command.initialResponse !== undefined) return `AUTH ${command.mechanism ?? ""} ***`;
       return command.mechanism === undefined ? "AUTH" : `AUTH ${command.mechanism}`;

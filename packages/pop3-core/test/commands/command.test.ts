@@ -182,6 +182,9 @@ describe("serializeCommand", () => {
   it("redacts secrets for traces", () => {
     expect(redactCommand({ name: "PASS", password: new Secret("hunter2") })).toBe("PASS ***");
     expect(
+      redactCommand({ name: "APOP", user: "mrose", digest: "c4c9334bac560ecc979e58001b3e22fb" }),
+    ).toBe("APOP mrose ***");
+    expect(
       redactCommand({ name: "AUTH", mechanism: "PLAIN", initialResponse: new Secret("AGEAYg==") }),
     ).toBe("AUTH PLAIN ***");
     expect(redactCommand({ name: "USER", user: "bad\r\nuser" })).toBe("USER (unsendable)");

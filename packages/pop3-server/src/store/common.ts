@@ -22,7 +22,7 @@ export function isValidUid(uid: string): boolean {
  */
 export class UnsafeMaildropError extends ServerError {
   constructor(message: string) {
-    super("POP3_STORE", message, { responseCode: "SYS/PERM" });
+    super("POP3_UNSAFE_MAILDROP", message, { responseCode: "SYS/PERM" });
   }
 }
 

@@ -149,7 +149,7 @@ describe("MaildirStore: links on the way to a Maildir", () => {
     await fsp.symlink("../bob/Maildir", join(root, "alice", "Maildir"));
     const error = await store.openMaildrop("alice").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnsafeMaildropError);
-    expect(error).toMatchObject({ code: "POP3_STORE", responseCode: "SYS/PERM" });
+    expect(error).toMatchObject({ code: "POP3_UNSAFE_MAILDROP", responseCode: "SYS/PERM" });
     expect((error as Error).message).toBe("alice/Maildir is a symbolic link");
     // bob's new mail was not moved to cur/ nor locked by alice's login.
     expect(await listTree(join(root, "bob"))).toEqual(bobBefore);
@@ -326,8 +326,9 @@ describe("the server over a Maildir with links", () => {
       const bob = await RawClient.connect(t.port);
       await bob.line();
       await bob.command("USER bob");
-      // [SYS/PERM] once authorization.ts maps UnsafeMaildropError; [SYS/TEMP] until then.
-      expect(await bob.command(`PASS ${USERS.bob}`)).toMatch(/^-ERR \[SYS\/(PERM|TEMP)\] /);
+      expect(await bob.command(`PASS ${USERS.bob}`)).toBe(
+        "-ERR [SYS/PERM] maildrop unavailable, contact the administrator",
+      );
       bob.close();
     } finally {
       await t.close();
