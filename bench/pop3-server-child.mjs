@@ -42,6 +42,8 @@ const server = createServer({
   limits: {
     maxConnections: 100_000,
     maxConnectionsPerAddress: 100_000,
+    // The load generator logs in from one address, many sessions at once.
+    maxPreLoginConnectionsPerAddress: 100_000,
     failedLoginDelayMs: 0,
     shutdownGraceMs: 500,
   },
