@@ -1,5 +1,3 @@
-import { generate } from "selfsigned";
-
 export interface TestCertificate {
   /** PEM private key. */
   readonly key: string;
@@ -17,6 +15,9 @@ export async function generateCertificate(
   const commonName = options.commonName ?? "localhost";
   const names = [...new Set([commonName, "localhost", ...(options.altNames ?? [])])];
   const notAfter = new Date(Date.now() + (options.days ?? 7) * 86_400_000);
+  // Loaded here, not at the top: selfsigned brings a whole X.509 and crypto stack (pkijs,
+  // @peculiar/x509) that a harness used without TLS should not pay for at import time.
+  const { generate } = await import("selfsigned");
   const pems = await generate([{ name: "commonName", value: commonName }], {
     keyType: "ec",
     curve: "P-256",

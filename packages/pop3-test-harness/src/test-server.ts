@@ -21,7 +21,12 @@ export interface TestServerOptions {
   readonly tls?: boolean;
   /** Users and passwords to start with. */
   readonly users?: Readonly<Record<string, string>>;
-  /** Anything else for `createServer` (limits, greeting, loginDelaySeconds...). */
+  /**
+   * Anything else for `createServer` (limits, greeting, loginDelaySeconds...). A test server
+   * defaults some limits for tests (no failed-login delay or caps, no per-address shares,
+   * `shutdownGraceMs` 500, `closeTimeoutMs` 1000); each limit given here replaces its default, the
+   * others stay, so a test can still exercise one protection.
+   */
   readonly server?: Partial<
     Omit<ServerOptions, "store" | "auth" | "plain" | "implicitTls" | "tls">
   >;
@@ -82,9 +87,36 @@ export interface TestServer extends AsyncDisposable {
 }
 
 /**
+ * Limits of a test server where they differ from pop3-server's. Its only clients are tests on
+ * 127.0.0.1, so the protections against hostile clients would get in their way: a suite that tries
+ * a wrong password more than 10 times would be refused with `[SYS/TEMP]` for 15 minutes, one that
+ * holds more than 10 connections not logged in yet would be refused, and disposing a server that a
+ * client is still connected to would wait 10 s for it, then 2 s more for a client that does not
+ * read (past vitest's 5 s test timeout, which hides the real failure). A test of those protections sets the limit it exercises in `server.limits`.
+ */
+const TEST_SERVER_LIMITS = {
+  /** No delay after a failed login: tests of wrong passwords stay fast. */
+  failedLoginDelayMs: 0,
+  maxFailedLoginsPerAddress: 1_000_000,
+  maxFailedLoginsPerUser: 1_000_000,
+  // Every client is 127.0.0.1, so a per-address share would be a share of the whole server; the
+  // server-wide `maxConnections` (pop3-server's default, 1000) is the cap that remains.
+  maxConnectionsPerAddress: 1_000_000,
+  maxPreLoginConnectionsPerAddress: 1_000_000,
+  /** `close()` ends sessions still open after this: about 1.5 s in all with `closeTimeoutMs`. */
+  shutdownGraceMs: 500,
+  /**
+   * How long a closing connection may take to read its last answer. A client on loopback that
+   * reads at all needs milliseconds; waiting longer for one that does not only delays `close()`.
+   */
+  closeTimeoutMs: 1000,
+} as const;
+
+/**
  * An in-process POP3 server on 127.0.0.1 and a free port, with a memory store to seed and
  * inspect: the POP3 counterpart of GreenMail, built on pop3-server. Cleartext logins are allowed
- * (it only listens on loopback).
+ * (it only listens on loopback), and the limits against hostile clients are relaxed for tests (the
+ * README lists them); `close()` resolves within about 1.5 s whatever the clients do.
  */
 export async function createTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const users = new Map<string, string>(Object.entries(options.users ?? {}));
@@ -112,7 +144,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
       : { implicitTls: { host: "127.0.0.1", port: 0 }, tls: certificate }),
     allowCleartextAuth: true,
     hostname: options.server?.hostname ?? "pop3-test-server",
-    limits: { failedLoginDelayMs: 0, ...options.server?.limits },
+    limits: { ...TEST_SERVER_LIMITS, ...options.server?.limits },
   });
   const addresses = await server.listen();
   const directPort = addresses.plain?.port as number;

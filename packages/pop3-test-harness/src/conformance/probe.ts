@@ -1,5 +1,6 @@
 import { connect as netConnect, type Socket } from "node:net";
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "node:tls";
+import { serverIdentity } from "pop3-client";
 import {
   encodeCommand,
   type Greeting,
@@ -400,20 +401,16 @@ function tlsClientOptions(target: ProbeTarget): ConnectionOptions {
   const { ca, servername, rejectUnauthorized } = target.tlsOptions;
   const toCa = (value: string | Uint8Array): string | Buffer =>
     typeof value === "string" ? value : Buffer.from(value);
-  const name = servername ?? serverName(target.host);
   return {
     rejectUnauthorized: rejectUnauthorized ?? true,
     minVersion: "TLSv1.2",
-    ...(name === undefined ? {} : { servername: name }),
+    // pop3-client's rule, so the suite and the client agree on which certificate is right: checked
+    // against the servername if given, else the host (an IP address too); SNI only for a name.
+    ...serverIdentity(target.host, servername).tlsOptions,
     ...(ca === undefined
       ? {}
       : { ca: typeof ca === "string" || ca instanceof Uint8Array ? toCa(ca) : ca.map(toCa) }),
   };
-}
-
-function serverName(host: string): string | undefined {
-  // SNI must not be an IP address; certificates of test servers name "localhost".
-  return /^[0-9.]+$|:/.test(host) ? "localhost" : host;
 }
 
 async function dial(target: ProbeTarget, localAddress: string | undefined): Promise<Socket> {

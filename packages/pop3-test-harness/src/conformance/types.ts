@@ -9,7 +9,10 @@ export type ConformanceTls = "none" | "starttls" | "implicit";
 export interface ConformanceTlsOptions {
   /** Certificates to trust (PEM), e.g. a test server's self-signed certificate. */
   readonly ca?: string | Uint8Array | readonly (string | Uint8Array)[];
-  /** Name to verify and send as SNI; defaults to the host, or `localhost` for an IP address. */
+  /**
+   * Name the certificate must match; defaults to the host. Sent as SNI when it is a host name, not
+   * an IP address (RFC 6066 §3); an IP address is checked against the certificate's IP names.
+   */
   readonly servername?: string;
   /** Verify the certificate (default true). */
   readonly rejectUnauthorized?: boolean;

@@ -1,5 +1,6 @@
 import { connect as netConnect, type Socket } from "node:net";
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "node:tls";
+import { serverIdentity } from "pop3-client";
 import type { ConnectionSink, TranscriptConnection, TranscriptTransport } from "./transport";
 import type { Transcript } from "./types";
 
@@ -110,10 +111,28 @@ class SocketConnection implements TranscriptConnection {
   }
 }
 
-/** SNI needs a name, not an address: default to the host unless it is an IP. */
-function serverName(host: string, options: SocketTransportOptions): { servername?: string } {
-  if (options.tlsOptions?.servername !== undefined) return {};
-  return /^[\d.]+$|:/.test(host) ? {} : { servername: host };
+/**
+ * pop3-client's rule for naming the server (`serverIdentity`): the certificate must match
+ * `tlsOptions.servername` if given, else the host, an IP address included; it is sent as SNI only
+ * when it is a host name (RFC 6066 §3), even when the caller gave an IP as `servername`. A caller's
+ * own `checkServerIdentity` is kept and given that name, not Node's pick (which, over the existing
+ * socket of STLS, has no host to go by and may be "localhost").
+ */
+function serverName(
+  host: string,
+  options: SocketTransportOptions,
+): Pick<ConnectionOptions, "servername" | "checkServerIdentity"> {
+  const identity = serverIdentity(host, options.tlsOptions?.servername);
+  const custom = options.tlsOptions?.checkServerIdentity;
+  return {
+    // Present and undefined when no SNI is due: it must replace a servername spread from
+    // `tlsOptions` (an IP address), and Node treats undefined as none.
+    servername: identity.tlsOptions.servername,
+    checkServerIdentity:
+      custom === undefined
+        ? identity.tlsOptions.checkServerIdentity
+        : (_hostname, cert) => custom(identity.name, cert),
+  };
 }
 
 /** Resolves once `event` fired, rejects on an error or close before it. */
