@@ -200,6 +200,31 @@ describe("implicit TLS handshakes", () => {
   }, 60_000);
 });
 
+describe("connection slots", () => {
+  it("are given back however a connection ends: plain, STLS, implicit TLS, failed handshake", async () => {
+    t = await startServer({ limits: { tlsHandshakeTimeoutMs: 1000 } });
+    const plain = await RawClient.connect(t.port);
+    await plain.login();
+    await plain.command("QUIT");
+    await plain.closed();
+    const upgraded = await RawClient.connect(t.port);
+    await upgraded.line();
+    expect(await upgraded.command("STLS")).toMatch(/^\+OK/);
+    await upgraded.startTls();
+    await upgraded.command("USER alice");
+    expect(await upgraded.command("PASS wonderland")).toMatch(/^\+OK/);
+    upgraded.close();
+    const implicit = await RawClient.connect(t.tlsPort, { tls: { rejectUnauthorized: false } });
+    await implicit.login();
+    implicit.close();
+    const garbage = await rawSocket(t.tlsPort);
+    garbage.write("USER alice\r\n");
+    await closed(garbage);
+    await until(() => t?.server.stats().activeConnections === 0);
+    expect(t.server.stats().connections).toBe(4);
+  }, 30_000);
+});
+
 describe("a message that changes on disk during a session", () => {
   let root: string;
   let m: TestServer<MaildirStore> | undefined;
