@@ -1,8 +1,8 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { createTestServer, generateCertificate, type TestServer } from "pop3-test-harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { removeDir, runCli, tempDir } from "./helpers";
-import { certificateFor, type TlsPeer, tlsPeer } from "./tls-peer";
 
 /**
  * At an IP address the certificate must list that IP (or the --servername), with implicit TLS and
@@ -10,19 +10,19 @@ import { certificateFor, type TlsPeer, tlsPeer } from "./tls-peer";
  */
 describe("certificate names at an IP address", () => {
   let home: string;
-  let localhostOnly: { peer: TlsPeer; ca: string };
-  let ipOnly: { peer: TlsPeer; ca: string };
+  let localhostOnly: { peer: TestServer; ca: string };
+  let ipOnly: { peer: TestServer; ca: string };
 
   beforeAll(async () => {
     home = await tempDir();
-    const start = async (altName: string, file: string) => {
-      const certificate = certificateFor(altName);
+    const start = async (name: string, file: string) => {
+      const certificate = await generateCertificate({ onlyNames: [name] });
       const ca = join(home, file);
       await writeFile(ca, certificate.cert);
-      return { peer: await tlsPeer(certificate), ca };
+      return { peer: await createTestServer({ tls: certificate }), ca };
     };
-    localhostOnly = await start("DNS:localhost", "localhost.pem");
-    ipOnly = await start("IP:127.0.0.1", "ip.pem");
+    localhostOnly = await start("localhost", "localhost.pem");
+    ipOnly = await start("127.0.0.1", "ip.pem");
   });
   afterAll(async () => {
     await localhostOnly?.peer.close();
@@ -30,9 +30,9 @@ describe("certificate names at an IP address", () => {
     await removeDir(home);
   });
 
-  const urls = (peer: TlsPeer) => [
-    `pop3s://127.0.0.1:${peer.tlsPort}`,
-    `pop3://127.0.0.1:${peer.port}`, // STLS
+  const urls = (peer: TestServer) => [
+    peer.tlsUrl as string,
+    peer.url, // STLS
   ];
 
   it("refuses a certificate for DNS:localhost only, and says to use --servername", async () => {

@@ -1,4 +1,8 @@
-export { generateCertificate, type TestCertificate } from "./certificate";
+export {
+  type CertificateOptions,
+  generateCertificate,
+  type TestCertificate,
+} from "./certificate";
 export * from "./conformance/index";
 export { createFaultProxy, type FaultProxy } from "./faults/proxy";
 export type { SessionRecord } from "./faults/session-log";

@@ -17,8 +17,11 @@ import type { SessionRecord } from "./faults/session-log";
 import type { FaultRule } from "./faults/types";
 
 export interface TestServerOptions {
-  /** Also listen with implicit TLS and offer STLS, with a generated certificate. */
-  readonly tls?: boolean;
+  /**
+   * Also listen with implicit TLS and offer STLS: `true` with a generated certificate for
+   * `localhost` and 127.0.0.1, or with this certificate (e.g. `generateCertificate({ onlyNames })`).
+   */
+  readonly tls?: boolean | TestCertificate;
   /** Users and passwords to start with. */
   readonly users?: Readonly<Record<string, string>>;
   /**
@@ -133,7 +136,12 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
       return recordCommits(maildrop, (uids) => deletions.push({ user, uids, at: new Date() }));
     },
   };
-  const certificate = options.tls ? await generateCertificate() : undefined;
+  const certificate =
+    options.tls === true
+      ? await generateCertificate()
+      : options.tls === false || options.tls === undefined
+        ? undefined
+        : options.tls;
   const server = createServer({
     ...options.server,
     store: recordingStore,
