@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import {
   capaCommand,
@@ -58,6 +59,18 @@ function size(value: string): number {
   return Math.floor(Number(match[1]) * unit);
 }
 
+/**
+ * The version in this package's package.json, read when asked rather than bundled: `src/cli.ts`
+ * and the built `dist/index.js` both sit one directory below it, and npm always ships
+ * package.json, so the number printed is the one of the installed package.
+ */
+export function packageVersion(): string {
+  const manifest = JSON.parse(
+    readFileSync(new URL("../package.json", import.meta.url), "utf8"),
+  ) as { version?: unknown };
+  return typeof manifest.version === "string" ? manifest.version : "unknown";
+}
+
 /** Takes the POP3 URL out of the positional arguments, wherever it stands. */
 export function extractUrl(argv: readonly string[]): { argv: string[]; url: string | undefined } {
   const rest: string[] = [];
@@ -100,6 +113,7 @@ export async function main(
   program
     .description("A POP3 command-line client: read, delete and fetch mail, diagnose servers.")
     .usage("[options] <command> [url] [args]")
+    .version(packageVersion(), "-V, --version", "print the version of pop3-cli")
     .addOption(new Option("--url <url>", "server URL: pop3://user@host:port or pop3s://user@host"))
     .option("--host <host>", "server host name (POP3_HOST)")
     .option("--port <port>", "port (POP3_PORT; default 110, or 995 with implicit TLS)")
