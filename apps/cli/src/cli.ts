@@ -12,7 +12,7 @@ import {
 import { conformanceCommand } from "./commands/conformance";
 import { doctorCommand } from "./commands/doctor";
 import { fetchCommand } from "./commands/fetch";
-import { type ConnectionFlags, isPop3Url, resolveConfig } from "./config";
+import { type ConnectionFlags, isPop3Url, redactUrl, resolveConfig } from "./config";
 import { CliError, EXIT, type ExitCode, toCliError } from "./errors";
 import { Output } from "./output";
 import type { Context } from "./session";
@@ -90,6 +90,44 @@ export function extractUrl(argv: readonly string[]): { argv: string[]; url: stri
     rest.push(arg);
   }
   return { argv: rest, url };
+}
+
+/**
+ * A positional argument that names a server but is not a POP3 URL: another scheme (`imap://…`) or
+ * none (`alice@mail.example.org`, `mail.example.org:995`). Without this check commander calls it
+ * "too many arguments" or an invalid message number. Every command's own positional arguments
+ * are message numbers and line counts, so anything host-like there can only be a server.
+ * `takesValue` says which flags consume the next argument (`--user alice@example.org`).
+ */
+export function strayServerArgument(
+  argv: readonly string[],
+  takesValue: (flag: string) => boolean,
+): CliError | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--") break;
+    if (arg.startsWith("-")) {
+      if (!arg.includes("=") && takesValue(arg)) i += 1;
+      continue;
+    }
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(arg);
+    if (scheme !== null) {
+      return new CliError(
+        EXIT.USAGE,
+        `${redactUrl(arg)} is not a POP3 URL: the scheme must be pop3:// (STLS) or pop3s:// (implicit TLS), not ${scheme[1]}://`,
+      );
+    }
+    const userAtHost = /^[^\s@/]+@[^\s@/]+$/.test(arg);
+    const hostName = /^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+|\[[0-9a-f:.]+\])(:\d+)?$/i.test(arg);
+    if ((userAtHost || hostName) && !/^\d+$/.test(arg)) {
+      const shown = redactUrl(`pop3://${arg}`).slice("pop3://".length);
+      return new CliError(
+        EXIT.USAGE,
+        `${shown}: a server is given as a URL with its scheme: pop3://${shown} (STLS) or pop3s://${shown} (implicit TLS)`,
+      );
+    }
+  }
+  return undefined;
 }
 
 export async function main(
@@ -258,6 +296,16 @@ export async function main(
     program.outputHelp({ error: true });
     return EXIT.USAGE;
   }
+  const valueFlags = new Set<string>();
+  for (const command of [program, ...program.commands]) {
+    for (const option of command.options) {
+      if (!option.required && !option.optional) continue;
+      if (option.long !== undefined) valueFlags.add(option.long);
+      if (option.short !== undefined) valueFlags.add(option.short);
+    }
+  }
+  const stray = strayServerArgument(extracted.argv, (flag) => valueFlags.has(flag));
+  if (stray !== undefined) return report(output, stray);
   try {
     await program.parseAsync(extracted.argv, { from: "user" });
   } catch (error) {
@@ -273,7 +321,9 @@ function report(output: Output, error: unknown): ExitCode {
   const problem = toCliError(error);
   output.error(problem.message);
   if (output.json) {
-    output.jsonDocument({
+    // One line, always: `fetch --json` promises one JSON object per line, and for the other
+    // commands a one-line document is still one JSON document.
+    output.event({
       error: { code: problem.code, message: problem.message, exitCode: problem.exitCode },
     });
   }

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -280,6 +281,15 @@ export async function resolveConfig(options: ResolveOptions): Promise<ResolvedCo
       );
     }
   }
+  if (ca !== undefined) {
+    const problem = pemProblem(ca.pem);
+    if (problem !== undefined) {
+      throw new CliError(
+        EXIT.USAGE,
+        `ca (from ${sources["ca"] ?? "--ca"}): ${config.ca} is not a PEM certificate: ${problem}`,
+      );
+    }
+  }
   sources["port"] ??= "default";
   sources["tls"] ??= "default";
   return {
@@ -295,6 +305,32 @@ export async function resolveConfig(options: ResolveOptions): Promise<ResolvedCo
     timeoutMs: Math.round(config.timeout * 1000),
     sources,
   };
+}
+
+/**
+ * Why `text` is not a usable PEM certificate file, or undefined when it is. Node would otherwise
+ * take any file silently (a DER file, a key, a typo'd path to some text) and the user would only
+ * see "self-signed certificate" at the handshake, blaming the server.
+ */
+export function pemProblem(text: string): string | undefined {
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
+  if (blocks === null) {
+    if (text.includes("\ufffd")) {
+      return "it looks binary (DER?); convert it with: openssl x509 -inform der -in FILE -out FILE.pem";
+    }
+    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) {
+      return "it holds a private key, not a certificate";
+    }
+    return 'no "-----BEGIN CERTIFICATE-----" block in it';
+  }
+  for (const [i, block] of blocks.entries()) {
+    try {
+      new X509Certificate(block);
+    } catch (error) {
+      return `certificate ${i + 1} of ${blocks.length} cannot be parsed (${(error as Error).message})`;
+    }
+  }
+  return undefined;
 }
 
 function describeValue(value: unknown): string {

@@ -108,6 +108,15 @@ async function download(
   const { output } = context;
   const size = await withSession(context, true, async (client) => {
     const stream = consumeNow(await fetch(client));
+    if (outputFile === undefined && output.json) {
+      // --json promises a JSON document on stdout, so the bytes (any octets: 8-bit, CRLF) travel
+      // base64-encoded inside it: {msg, [lines,] size, base64}.
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      const bytes = Buffer.concat(chunks);
+      output.jsonDocument({ ...describe, size: bytes.length, base64: bytes.toString("base64") });
+      return bytes.length;
+    }
     if (outputFile === undefined) return writeAll(stream, output.stdout);
     return writeFileAtomically(outputFile, stream);
   });

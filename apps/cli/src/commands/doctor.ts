@@ -6,7 +6,7 @@ import {
 } from "node:tls";
 import { serverIdentity } from "pop3-client";
 import type { Capabilities, Greeting } from "pop3-core";
-import { ProbeConnection, type ProbeTarget } from "../doctor/probe";
+import { ProbeConnection, ProbeError, type ProbeTarget } from "../doctor/probe";
 import { CliError, EXIT, type ExitCode, toCliError } from "../errors";
 import { table } from "../output";
 import { type Context, openSession } from "../session";
@@ -68,6 +68,19 @@ export interface DoctorReport {
 
 const EXPIRY_WARNING_DAYS = 30;
 
+/** A probe failure as a CliError with pop3-client's codes (never the bare "CONNECTION"). */
+function probeFailure(error: unknown): CliError {
+  if (error instanceof ProbeError) {
+    return new CliError(EXIT.CONNECTION, error.message, { code: error.code, cause: error });
+  }
+  // pop3-core's protocol errors (a broken greeting or reply) carry their own code.
+  const code = (error as { code?: unknown }).code;
+  return new CliError(EXIT.CONNECTION, (error as Error).message, {
+    code: typeof code === "string" ? code : "POP3_CONNECTION",
+    cause: error,
+  });
+}
+
 export async function doctorCommand(
   context: Context,
   options: { login?: boolean },
@@ -99,7 +112,7 @@ export async function doctorCommand(
   try {
     probe = await ProbeConnection.open(target);
   } catch (error) {
-    throw new CliError(EXIT.CONNECTION, (error as Error).message, { cause: error });
+    throw probeFailure(error);
   }
   let greeting: Greeting;
   let beforeTls: Capabilities | undefined;
@@ -139,7 +152,7 @@ export async function doctorCommand(
     await probe.quit();
   } catch (error) {
     probe.close();
-    throw new CliError(EXIT.CONNECTION, (error as Error).message, { cause: error });
+    throw probeFailure(error);
   }
 
   // 2. Does the server also speak TLS 1.0/1.1? A second, throw-away handshake.
@@ -551,7 +564,10 @@ function printReport(context: Context, report: DoctorReport): void {
       "login",
       report.login.ok
         ? `ok as ${report.login.user}`
-        : paint.paint("red", `failed: ${report.login.error}`),
+        : paint.paint(
+            "red",
+            `failed: ${(report.login.error ?? "").replace(/^login failed: /, "")}`,
+          ),
     ]);
   } else {
     const why = {

@@ -12,6 +12,19 @@ import {
 } from "pop3-core";
 
 /**
+ * A probe failure, with the same codes pop3-client uses (POP3_CONNECTION, POP3_TLS,
+ * POP3_TIMEOUT, POP3_CLOSED), so `doctor --json` reports what every other command reports.
+ */
+export class ProbeError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ProbeError";
+    this.code = code;
+  }
+}
+
+/**
  * A short diagnostic connection driven by pop3-core's ClientSession (which does all the framing):
  * greeting, CAPA, STLS and the TLS handshake on a socket we hold, so that the TLS details
  * (protocol, cipher, certificate) can be read. It never logs in.
@@ -132,7 +145,7 @@ export class ProbeConnection {
       this.#wake();
     });
     socket.on("close", () => {
-      this.#failure ??= new Error("the server closed the connection");
+      this.#failure ??= new ProbeError("POP3_CLOSED", "the server closed the connection");
       this.#wake();
     });
   }
@@ -150,7 +163,9 @@ export class ProbeConnection {
       if (event !== undefined) return event;
       if (this.#failure !== undefined) throw this.#failure;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no answer within ${this.#target.timeoutMs} ms`);
+      if (left <= 0) {
+        throw new ProbeError("POP3_TIMEOUT", `no answer within ${this.#target.timeoutMs} ms`);
+      }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.#waiter = () => {
@@ -171,7 +186,12 @@ function dial(host: string, port: number, timeoutMs: number): Promise<Socket> {
     const socket = netConnect({ host, port });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`could not connect to ${host}:${port} within ${timeoutMs} ms`));
+      reject(
+        new ProbeError(
+          "POP3_TIMEOUT",
+          `could not connect to ${host}:${port} within ${timeoutMs} ms`,
+        ),
+      );
     }, timeoutMs);
     socket.once("connect", () => {
       clearTimeout(timer);
@@ -179,7 +199,15 @@ function dial(host: string, port: number, timeoutMs: number): Promise<Socket> {
     });
     socket.once("error", (error) => {
       clearTimeout(timer);
-      reject(new Error(`could not connect to ${host}:${port}: ${error.message}`));
+      reject(
+        new ProbeError(
+          "POP3_CONNECTION",
+          `could not connect to ${host}:${port}: ${error.message}`,
+          {
+            cause: error,
+          },
+        ),
+      );
     });
   });
 }
@@ -188,7 +216,7 @@ function handshake(socket: TLSSocket, timeoutMs: number): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`TLS handshake did not finish within ${timeoutMs} ms`));
+      reject(new ProbeError("POP3_TIMEOUT", `TLS handshake did not finish within ${timeoutMs} ms`));
     }, timeoutMs);
     socket.once("secureConnect", () => {
       clearTimeout(timer);
@@ -196,7 +224,16 @@ function handshake(socket: TLSSocket, timeoutMs: number): Promise<TLSSocket> {
     });
     socket.once("error", (error) => {
       clearTimeout(timer);
-      reject(new Error(`TLS failed: ${error.message}`));
+      // A refused or unreachable port fails in the TCP connect, before any TLS: not a TLS failure.
+      const syscall = (error as NodeJS.ErrnoException).syscall;
+      const tcp = syscall === "connect" || syscall === "getaddrinfo";
+      reject(
+        tcp
+          ? new ProbeError("POP3_CONNECTION", `could not connect: ${error.message}`, {
+              cause: error,
+            })
+          : new ProbeError("POP3_TLS", `TLS failed: ${error.message}`, { cause: error }),
+      );
     });
   });
 }

@@ -65,7 +65,10 @@ export class FetchReporter {
       case "failed":
       case "skipped":
         if (event.event === "failed")
-          this.#log(`message ${event.msg} (${event.uid}): ${event.error}`);
+          // pop3-client's errors often start "message 4: …" already: say it once.
+          this.#log(
+            `message ${event.msg} (${event.uid}): ${event.error.replace(new RegExp(`^message ${event.msg}: `), "")}`,
+          );
         break;
       case "done":
         this.#bar?.stop();
