@@ -1,7 +1,8 @@
-import { isIP } from "node:net";
-import { type ClientOptions, connect, type Pop3Client } from "pop3-client";
+import { isIP, connect as netConnect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { ClientError, type ClientOptions, connect, type Pop3Client } from "pop3-client";
 import { credentials, type ResolvedConfig } from "./config";
-import { authError, toCliError } from "./errors";
+import { authError, CliError, EXIT, toCliError } from "./errors";
 import type { Output } from "./output";
 
 export interface Context {
@@ -52,12 +53,7 @@ export async function openSession(
   const { config, output } = context;
   // Ask for the password before dialling, so a slow typist does not hit the greeting timeout.
   const login = options.login ? await credentials(config, output) : undefined;
-  let client: Pop3Client;
-  try {
-    client = await connect(clientOptions(context));
-  } catch (error) {
-    throw toCliError(error);
-  }
+  const client = await connectExplained(context);
   if (!client.secure && config.tls !== "none" && config.allowCleartext) {
     output.warn(`${config.host} offers no STLS: continuing without TLS (--allow-cleartext)`);
   }
@@ -73,6 +69,120 @@ export async function openSession(
     }
   }
   return client;
+}
+
+/**
+ * How long `pop3://` waits for a greeting before checking whether the port speaks TLS instead. A
+ * POP3 server greets at once; an implicit-TLS port (995) says nothing and waits for a ClientHello,
+ * which would otherwise cost the whole --timeout (30 s) and end in "no greeting".
+ */
+export const TLS_PORT_CHECK_MS = 3000;
+
+/**
+ * pop3-client's connect, with the two wrong-port mistakes explained instead of raw OpenSSL text
+ * or a 30 s wait: `pop3s://` to a plain POP3 port, and `pop3://` to an implicit-TLS port. Each is
+ * confirmed with a second, short connection before the message claims what the port speaks.
+ */
+export async function connectExplained(context: Context): Promise<Pop3Client> {
+  const { config } = context;
+  const where = `${config.host}:${config.port}`;
+  const wrongPort = new AbortController();
+  let diagnosis: CliError | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  if (config.tls !== "implicit" && config.timeoutMs > TLS_PORT_CHECK_MS) {
+    timer = setTimeout(() => {
+      void answersTlsHandshake(config.host, config.port, TLS_PORT_CHECK_MS).then((tls) => {
+        if (!tls || wrongPort.signal.aborted) return;
+        diagnosis = new CliError(
+          EXIT.CONNECTION,
+          `no greeting from ${where} within ${TLS_PORT_CHECK_MS / 1000} s, and the port answers a TLS handshake: it is an implicit-TLS port (like 995); use pop3s:// (or --tls implicit), or the plain POP3 port (110) with pop3://`,
+          { code: "POP3_TIMEOUT" },
+        );
+        wrongPort.abort(diagnosis);
+      });
+    }, TLS_PORT_CHECK_MS);
+  }
+  try {
+    return await connect({
+      ...clientOptions(context),
+      signal: AbortSignal.any([context.signal, wrongPort.signal]),
+    });
+  } catch (error) {
+    if (diagnosis !== undefined) throw diagnosis;
+    if (
+      config.tls === "implicit" &&
+      error instanceof ClientError &&
+      error.code === "POP3_TLS" &&
+      // A certificate problem means the handshake worked: the port does speak TLS.
+      !/certificate|self.signed|unable to verify|does not match/i.test(error.message)
+    ) {
+      const greeting = await plainGreeting(config.host, config.port, TLS_PORT_CHECK_MS);
+      if (greeting !== undefined) {
+        throw new CliError(
+          EXIT.CONNECTION,
+          `${where} speaks plain POP3, not TLS (it greeted "${greeting}" in the clear): use pop3:// (STLS, or --tls starttls), or the implicit-TLS port (995) with pop3s://`,
+          { code: "POP3_TLS", cause: error },
+        );
+      }
+    }
+    throw toCliError(error);
+  } finally {
+    clearTimeout(timer);
+    // Stop a pending check from aborting a client that has connected meanwhile.
+    if (!wrongPort.signal.aborted) wrongPort.abort();
+  }
+}
+
+/** The first line a port sends unprompted, when it looks like a POP3 greeting (+OK / -ERR). */
+export function plainGreeting(
+  host: string,
+  port: number,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = netConnect({ host, port });
+    let received = "";
+    const done = (line: string | undefined): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(line);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => {
+      received += chunk;
+      const end = received.indexOf("\n");
+      if (end === -1 && received.length < 512) return;
+      const line = (end === -1 ? received : received.slice(0, end)).replace(/\r$/, "");
+      done(/^(\+OK|-ERR)\b/.test(line) ? line.slice(0, 80) : undefined);
+    });
+    socket.on("error", () => done(undefined));
+    socket.on("close", () => done(undefined));
+  });
+}
+
+/**
+ * Whether the port completes a TLS handshake (the certificate is not judged: this only asks
+ * which protocol the port speaks, and nothing is sent over it).
+ */
+function answersTlsHandshake(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({
+      host,
+      port,
+      rejectUnauthorized: false,
+      ...(isIP(host) === 0 ? { servername: host } : {}),
+    });
+    const done = (tls: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(tls);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once("secureConnect", () => done(true));
+    socket.once("error", () => done(false));
+    socket.once("close", () => done(false));
+  });
 }
 
 export function isLoopback(host: string): boolean {

@@ -192,3 +192,65 @@ async function closedPort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+describe("the wrong port for the scheme", () => {
+  let f: Fixture;
+  beforeAll(async () => {
+    f = await startFixture();
+  });
+  afterAll(async () => {
+    await f.close();
+  });
+
+  it("pop3s:// to a plain POP3 port says the port speaks plain POP3 (list and doctor)", async () => {
+    const url = `pop3s://${USER}@127.0.0.1:${f.server.port}`;
+    for (const command of ["list", "doctor"]) {
+      const run = await runCli(home, [command, url, ...f.trust, "--json"], { env: f.env });
+      expect(run.code, command).toBe(2);
+      const { error } = JSON.parse(run.out) as { error: { code: string; message: string } };
+      expect(error.code).toBe("POP3_TLS");
+      expect(error.message).toMatch(
+        new RegExp(
+          `^127\\.0\\.0\\.1:${f.server.port} speaks plain POP3, not TLS \\(it greeted "\\+OK[^"]*" in the clear\\): use pop3://`,
+        ),
+      );
+      expect(error.message).not.toMatch(/wrong version|ssl3_get_record/);
+    }
+  });
+
+  it("pop3:// to an implicit-TLS port says so within seconds, not after the 30 s timeout", async () => {
+    const started = Date.now();
+    const run = await runCli(
+      home,
+      ["list", `pop3://${USER}@127.0.0.1:${f.server.tlsPort}`, ...f.trust, "--json"],
+      { env: f.env },
+    );
+    const elapsed = Date.now() - started;
+    expect(run.code).toBe(2);
+    const { error } = JSON.parse(run.out) as { error: { code: string; message: string } };
+    expect(error.code).toBe("POP3_TIMEOUT");
+    expect(error.message).toMatch(
+      /answers a TLS handshake: it is an implicit-TLS port.*pop3s:\/\//,
+    );
+    expect(elapsed).toBeLessThan(15_000);
+  });
+
+  it("a silent plain port is not called a TLS port: the usual greeting timeout", async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const run = await runCli(
+        home,
+        ["list", `pop3://${USER}@127.0.0.1:${port}`, "--timeout", "5", "--json"],
+        { env: f.env },
+      );
+      expect(run.code).toBe(2);
+      const { error } = JSON.parse(run.out) as { error: { code: string; message: string } };
+      expect(error.message).not.toMatch(/TLS/);
+      expect(error.message).toMatch(/greeting/);
+    } finally {
+      silent.close();
+    }
+  });
+});

@@ -9,7 +9,7 @@ import type { Capabilities, Greeting } from "pop3-core";
 import { ProbeConnection, ProbeError, type ProbeTarget } from "../doctor/probe";
 import { CliError, EXIT, type ExitCode, toCliError } from "../errors";
 import { table } from "../output";
-import { type Context, openSession } from "../session";
+import { type Context, openSession, plainGreeting, TLS_PORT_CHECK_MS } from "../session";
 import { capabilityLines } from "./basic";
 
 export type FindingLevel = "problem" | "warning" | "info";
@@ -112,6 +112,17 @@ export async function doctorCommand(
   try {
     probe = await ProbeConnection.open(target);
   } catch (error) {
+    // pop3s:// to a plain port: say what the port speaks rather than OpenSSL's "wrong version".
+    if (error instanceof ProbeError && error.code === "POP3_TLS" && target.implicitTls) {
+      const greeting = await plainGreeting(config.host, config.port, TLS_PORT_CHECK_MS);
+      if (greeting !== undefined) {
+        throw new CliError(
+          EXIT.CONNECTION,
+          `${config.host}:${config.port} speaks plain POP3, not TLS (it greeted "${greeting}" in the clear): use pop3:// (STLS, or --tls starttls), or the implicit-TLS port (995) with pop3s://`,
+          { code: "POP3_TLS", cause: error },
+        );
+      }
+    }
     throw probeFailure(error);
   }
   let greeting: Greeting;
