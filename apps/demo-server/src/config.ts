@@ -65,3 +65,14 @@ export function loadConfig(
   }
   return { ...result.data, dataDir: resolve(result.data.dataDir) };
 }
+
+/**
+ * `--workers N|auto`: how many processes serve (node:cluster, sharing the ports); undefined
+ * without the flag, which keeps the single-process server.
+ */
+export function parseWorkers(value: string | undefined): number | "auto" | undefined {
+  if (value === undefined) return undefined;
+  if (value === "auto") return "auto";
+  if (/^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 1024) return Number(value);
+  throw new DemoConfigError(`--workers takes a number from 1 to 1024 or "auto", not ${value}`);
+}

@@ -1,15 +1,27 @@
+import cluster from "node:cluster";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { join } from "node:path";
-import { addUserToFile, createServer, MaildirStore, userFile } from "pop3-server";
+import {
+  addUserToFile,
+  createServer,
+  type Logger,
+  MaildirStore,
+  type Pop3Server,
+  type ServerAddresses,
+  serveInWorkers,
+  userFile,
+} from "pop3-server";
 import { generateCertificate } from "pop3-test-harness";
-import { type DemoConfig, DemoConfigError, loadConfig } from "./config";
+import { type DemoConfig, DemoConfigError, loadConfig, parseWorkers } from "./config";
 import { createLogger } from "./logger";
 import { aliceMessages, bobMessages } from "./seed";
 
 const USAGE = `Usage:
-  pop3-demo-server [--config FILE] [--json]     start the demo server
+  pop3-demo-server [--config FILE] [--json] [--workers N|auto]
+                                                start the demo server (N processes sharing
+                                                the ports with --workers; auto: one per CPU)
   pop3-demo-server deliver USER [FILE|-]        add a message to USER's Maildir (stdin with -)
   pop3-demo-server --help
 
@@ -50,46 +62,13 @@ async function prepare(
 async function start(args: readonly string[]): Promise<void> {
   const configFile = flagValue(args, "--config");
   const config = loadConfig(process.env, { configFile, json: args.includes("--json") });
+  const workers = parseWorkers(flagValue(args, "--workers"));
   const logger = createLogger(config.log, config.logLevel);
+  if (workers !== undefined) return startWorkers(config, logger, workers);
   mkdirSync(config.dataDir, { recursive: true });
-  const store = new MaildirStore({ root: join(config.dataDir, "mail") });
-  const tls = await prepare(config, store);
-  const loopback = isLoopback(config.host);
-  const server = createServer({
-    store,
-    auth: userFile(join(config.dataDir, "users")),
-    plain: { host: config.host, port: config.port },
-    implicitTls: { host: config.host, port: config.tlsPort },
-    tls,
-    // Cleartext passwords only where they cannot leave the machine.
-    allowCleartextAuth: loopback,
-    greeting: "pop3-toolkit demo server ready",
-    implementation: "pop3-toolkit demo",
-    ...(config.loginDelaySeconds > 0 ? { loginDelaySeconds: config.loginDelaySeconds } : {}),
-    // Ctrl-C should feel quick: give running sessions two seconds, then end them without UPDATE.
-    limits: { shutdownGraceMs: 2000 },
-    logger,
-  });
-  const { plain, implicitTls } = await server.listen();
-  const certPath = join(config.dataDir, "tls", "cert.pem");
-  const host = config.host;
-  const p = plain?.port;
-  const s = implicitTls?.port;
-  process.stdout.write(`
-POP3 demo server ready
-  plain + STLS  ${host}:${p}
-  implicit TLS  ${host}:${s}
-  users         alice / alice (12 messages), bob / bob
-  data          ${config.dataDir}${loopback ? "" : "\n  note          not loopback: cleartext logins are refused, use STLS or TLS"}
-
-Connect with:
-  the CLI        pnpm pop3 list --url pop3://alice@${host}:${p} --ca ${certPath}   (password: alice)
-  curl (STLS)    curl --ssl-reqd --cacert ${certPath} pop3://alice:alice@${host}:${p}/1
-  curl (TLS)     curl --cacert ${certPath} pop3s://alice:alice@${host}:${s}/
-  Python poplib  python3 -c "import poplib,ssl; c=poplib.POP3_SSL('${host}',${s},context=ssl.create_default_context(cafile='${certPath}')); c.user('alice'); c.pass_('alice'); print(c.stat()); c.quit()"
-Add mail:        pnpm --filter demo-server exec pop3-demo-server deliver alice message.eml
-Stop with Ctrl-C (sessions end without deleting anything that was not QUIT).
-`);
+  const tls = await prepare(config, new MaildirStore({ root: join(config.dataDir, "mail") }));
+  const server = demoServer(config, logger, tls);
+  printBanner(config, await server.listen(), "");
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -103,6 +82,88 @@ Stop with Ctrl-C (sessions end without deleting anything that was not QUIT).
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+/**
+ * Several processes: cluster re-runs this script in each worker, where serveInWorkers calls
+ * setup(). Only the primary prepares the data directory, so workers never race to create it.
+ * Each worker has its own MaildirStore; the `pop3.lock` file keeps a maildrop to one session
+ * across all of them.
+ */
+async function startWorkers(
+  config: DemoConfig,
+  logger: Logger,
+  workers: number | "auto",
+): Promise<void> {
+  if (cluster.isPrimary) {
+    mkdirSync(config.dataDir, { recursive: true });
+    await prepare(config, new MaildirStore({ root: join(config.dataDir, "mail") }));
+  }
+  const served = await serveInWorkers({
+    workers,
+    setup: () => demoServer(config, logger, readTls(config)),
+    logger,
+  });
+  if (served.role !== "primary") return;
+  const pids = served.workers.map((worker) => worker.pid).join(", ");
+  printBanner(
+    config,
+    served.addresses,
+    `  workers       ${served.workers.length} (pids ${pids})\n`,
+  );
+}
+
+function readTls(config: DemoConfig): { key: string; cert: string } {
+  const tlsDir = join(config.dataDir, "tls");
+  return {
+    key: readFileSync(join(tlsDir, "key.pem"), "utf8"),
+    cert: readFileSync(join(tlsDir, "cert.pem"), "utf8"),
+  };
+}
+
+function demoServer(
+  config: DemoConfig,
+  logger: Logger,
+  tls: { key: string; cert: string },
+): Pop3Server {
+  return createServer({
+    store: new MaildirStore({ root: join(config.dataDir, "mail") }),
+    auth: userFile(join(config.dataDir, "users")),
+    plain: { host: config.host, port: config.port },
+    implicitTls: { host: config.host, port: config.tlsPort },
+    tls,
+    // Cleartext passwords only where they cannot leave the machine.
+    allowCleartextAuth: isLoopback(config.host),
+    greeting: "pop3-toolkit demo server ready",
+    implementation: "pop3-toolkit demo",
+    ...(config.loginDelaySeconds > 0 ? { loginDelaySeconds: config.loginDelaySeconds } : {}),
+    // Ctrl-C should feel quick: give running sessions two seconds, then end them without UPDATE.
+    limits: { shutdownGraceMs: 2000 },
+    logger,
+  });
+}
+
+function printBanner(config: DemoConfig, addresses: ServerAddresses, extra: string): void {
+  const certPath = join(config.dataDir, "tls", "cert.pem");
+  const host = config.host;
+  const loopback = isLoopback(host);
+  const p = addresses.plain?.port;
+  const s = addresses.implicitTls?.port;
+  process.stdout.write(`
+POP3 demo server ready
+  plain + STLS  ${host}:${p}
+  implicit TLS  ${host}:${s}
+${extra}  users         alice / alice (12 messages), bob / bob
+  data          ${config.dataDir}${loopback ? "" : "\n  note          not loopback: cleartext logins are refused, use STLS or TLS"}
+
+Connect with:
+  the CLI        pnpm pop3 list --url pop3://alice@${host}:${p} --ca ${certPath}   (password: alice)
+  curl (STLS)    curl --ssl-reqd --cacert ${certPath} pop3://alice:alice@${host}:${p}/1
+  curl (TLS)     curl --cacert ${certPath} pop3s://alice:alice@${host}:${s}/
+  Python poplib  python3 -c "import poplib,ssl; c=poplib.POP3_SSL('${host}',${s},context=ssl.create_default_context(cafile='${certPath}')); c.user('alice'); c.pass_('alice'); print(c.stat()); c.quit()"
+Add mail:        pnpm --filter demo-server exec pop3-demo-server deliver alice message.eml
+Stop with Ctrl-C (sessions end without deleting anything that was not QUIT).
+`);
 }
 
 async function deliver(args: readonly string[]): Promise<void> {

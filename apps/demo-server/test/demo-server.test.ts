@@ -131,3 +131,79 @@ describe("demo server", () => {
     ).toBe(12);
   });
 });
+
+describe("demo server with --workers 2", () => {
+  let workersDir: string;
+  let primary: ChildProcess;
+  let banner = "";
+  let workerPids: number[] = [];
+
+  const isAlive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  beforeAll(async () => {
+    workersDir = mkdtempSync(join(tmpdir(), "pop3-demo-workers-"));
+    primary = spawn(process.execPath, [main, "--workers", "2"], {
+      env: {
+        ...process.env,
+        POP3_DEMO_DATA: workersDir,
+        POP3_DEMO_PORT: "0",
+        POP3_DEMO_TLS_PORT: "0",
+        NO_COLOR: "1",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    primary.stdout?.on("data", (chunk: Buffer) => {
+      banner += chunk.toString();
+    });
+    primary.stderr?.on("data", (chunk: Buffer) => {
+      banner += chunk.toString();
+    });
+    for (let i = 0; i < 400 && !banner.includes("Stop with Ctrl-C"); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    workerPids = (/workers\s+2 \(pids ([\d, ]+)\)/.exec(banner)?.[1] ?? "")
+      .split(", ")
+      .map(Number)
+      .filter((pid) => pid > 0);
+  }, 60_000);
+
+  afterAll(() => {
+    primary.kill("SIGKILL");
+    for (const pid of workerPids) if (isAlive(pid)) process.kill(pid, "SIGKILL");
+    rmSync(workersDir, { recursive: true, force: true });
+  });
+
+  it("serves from two processes on the shared ports and stops them all on SIGTERM", async () => {
+    expect(workerPids).toHaveLength(2);
+    const port = Number(/plain \+ STLS\s+127\.0\.0\.1:(\d+)/.exec(banner)?.[1]);
+    const cert = readFileSync(join(workersDir, "tls", "cert.pem"), "utf8");
+    for (let i = 0; i < 4; i++) {
+      await using client = await connect({ host: "127.0.0.1", port, tlsOptions: { ca: cert } });
+      await client.login({ user: "alice", password: "alice" });
+      expect(await client.list()).toHaveLength(12);
+    }
+    const exited = new Promise<number | null>((resolve) =>
+      primary.once("exit", (code) => resolve(code)),
+    );
+    primary.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    for (const pid of workerPids) expect(isAlive(pid)).toBe(false);
+  });
+
+  it("refuses --workers that is not a number or auto", () => {
+    let message = "";
+    try {
+      execFileSync(process.execPath, [main, "--workers", "many"], { stdio: "pipe" });
+    } catch (error) {
+      message = String((error as { stderr: Buffer }).stderr);
+      expect((error as { status: number }).status).toBe(2);
+    }
+    expect(message).toContain("--workers takes a number");
+  });
+});

@@ -1,5 +1,14 @@
 export * from "./auth/index";
 export type { AuthContext, Authenticator, AuthResult } from "./auth/types";
+export {
+  type ClusterHandle,
+  type ClusterStats,
+  type ClusterWorker,
+  type ServeInWorkersOptions,
+  serveInWorkers,
+  type WorkerServing,
+  WorkerStartError,
+} from "./cluster/index";
 export type { ServerStats } from "./context";
 export {
   BackendError,
