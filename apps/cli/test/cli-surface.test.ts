@@ -254,3 +254,58 @@ describe("the wrong port for the scheme", () => {
     }
   });
 });
+
+describe("fetch exit status", () => {
+  let f: Fixture;
+  const messages = makeMessages(3, { seed: 16 });
+  beforeAll(async () => {
+    f = await startFixture();
+  });
+  afterAll(async () => {
+    await f.close();
+  });
+  beforeEach(() => {
+    f.server.reset();
+    f.server.faults.clear();
+    for (const m of messages) f.server.addMessage(USER, m);
+  });
+  // The fault proxy sees commands only in cleartext: --tls none.
+  const fetch = (...args: string[]) =>
+    runCli(home, ["fetch", f.url, "--tls", "none", ...args], { env: f.env });
+  const lastEvent = (out: string) =>
+    JSON.parse(out.trimEnd().split("\n").at(-1) as string) as Record<string, unknown>;
+
+  it("the connection dropped at QUIT with nothing to commit is not a partial fetch (exit 0)", async () => {
+    f.server.faults.add({ on: "QUIT", fault: { type: "drop", afterBytes: 0 } });
+    const json = await fetch("--maildir", join(home, "Q1"), "--json");
+    expect(json.code, json.err).toBe(0);
+    expect(lastEvent(json.out)).toMatchObject({
+      event: "done",
+      stored: 3,
+      failed: 0,
+      committed: null,
+      exitCode: 0,
+    });
+    expect(lastEvent(json.out)).not.toHaveProperty("error");
+    const text = await fetch("--maildir", join(home, "Q2"));
+    expect(text.code, text.err).toBe(0);
+    expect(text.err).toMatch(/no answer to QUIT .*nothing needed committing/);
+    expect(text.out).toMatch(/^stored 3 messages /);
+  });
+
+  it("the connection dropped at QUIT with deletions pending is partial (exit 6), and says why", async () => {
+    f.server.faults.add({ on: "QUIT", fault: { type: "drop", afterBytes: 0 } });
+    const json = await fetch("--maildir", join(home, "Q3"), "--delete", "--json");
+    expect(json.code).toBe(6);
+    expect(lastEvent(json.out)).toMatchObject({
+      event: "done",
+      stored: 3,
+      committed: false,
+      exitCode: 6,
+      code: expect.stringMatching(/^POP3_/),
+      error: expect.any(String),
+    });
+    // The proxy dropped only QUIT's answer: the server did commit, which the client cannot know.
+    expect(f.server.messages(USER)).toHaveLength(0);
+  });
+});

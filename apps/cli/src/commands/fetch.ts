@@ -281,8 +281,17 @@ export async function fetchCommand(context: Context, options: FetchOptions): Pro
           }
         }
       } catch (error) {
-        broken = toCliError(error);
-        if (marked > 0) committed = false;
+        if (marked > 0) {
+          // Deletions were pending: without QUIT's +OK we cannot know they were committed.
+          broken = toCliError(error);
+          committed = false;
+        } else if (!output.json) {
+          // Nothing waited for the UPDATE state: every stored message is recorded, the server
+          // keeps what it had. Not a partial fetch; worth a note, not an exit code.
+          output.note(
+            `note: no answer to QUIT (${toCliError(error).message}); nothing needed committing`,
+          );
+        }
       }
     } else {
       client.close();
@@ -307,6 +316,8 @@ export async function fetchCommand(context: Context, options: FetchOptions): Pro
       committed,
       interrupted,
       exitCode,
+      // The reason for a non-zero exit that no "failed" event gave (--json shows no stderr text).
+      ...(reasonOf(localFailure ?? broken) ?? {}),
     });
     if (broken !== undefined && !output.json) output.error(broken.message);
     if (localFailure !== undefined && !output.json) output.error(localFailure.message);
@@ -329,6 +340,10 @@ export async function fetchCommand(context: Context, options: FetchOptions): Pro
     if (destination?.kind === "mbox") await destination.mbox.close().catch(() => {});
     await lock?.release();
   }
+}
+
+function reasonOf(problem: CliError | undefined): { error: string; code: string } | undefined {
+  return problem === undefined ? undefined : { error: problem.message, code: problem.code };
 }
 
 /**

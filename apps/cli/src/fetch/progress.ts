@@ -31,6 +31,9 @@ export type FetchEvent =
       committed: boolean | null;
       interrupted: boolean;
       exitCode: number;
+      /** Why the run stopped early (the connection broke, a local write failed), if it did. */
+      error?: string;
+      code?: string;
     };
 
 /** JSON progress events come at most every this many octets within one message. */
