@@ -134,7 +134,9 @@ async function maildirMessages(dir: string, final = false): Promise<Buffer[]> {
   return [...files.values()];
 }
 
-describe("fetch survives SIGKILL at any point", () => {
+// Each test starts the CLI about 20 times (13–35 s seen on a loaded machine, and CI may be slower
+// still): the timeout is only there to catch a hang.
+describe("fetch survives SIGKILL at any point", { timeout: 300_000 }, () => {
   it("into a Maildir: every message exactly once, and a last run fetches nothing", async () => {
     fixture = await startFixture();
     const f = fixture;

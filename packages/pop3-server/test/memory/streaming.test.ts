@@ -4,7 +4,10 @@ import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { createServer, type Maildrop, type MailStore, staticUsers } from "../../src/index";
 
-const SIZE = Number(process.env["MEMTEST_BYTES"] ?? 1024 * 1024 * 1024);
+// 128 MiB: many times what the server may hold, so buffering the message (or a good part of it)
+// fails the limits below, yet small enough to stream in seconds on a slow, loaded CI machine.
+// MEMTEST_BYTES=1073741824 runs the 1 GiB version.
+const SIZE = Number(process.env["MEMTEST_BYTES"] ?? 128 * 1024 * 1024);
 const CHUNK = 64 * 1024;
 
 // Garbage waiting for the collector is not memory the server holds: collect before sampling.
@@ -12,6 +15,9 @@ setFlagsFromString("--expose-gc");
 const collectGarbage = runInNewContext("gc") as () => void;
 
 function sample(): { heap: number; buffers: number } {
+  // Twice: after one collection, the backing stores of dead Buffers may not be freed yet and
+  // show as up to ~20 MB of noise in arrayBuffers; after the second they are gone.
+  collectGarbage();
   collectGarbage();
   const usage = process.memoryUsage();
   return { heap: usage.heapUsed, buffers: usage.arrayBuffers };
@@ -41,7 +47,7 @@ function generatedStore(size: number): MailStore {
 }
 
 describe("streaming a large message", () => {
-  it("RETR of 1 GiB keeps the server's memory flat (backpressure, no buffering)", async () => {
+  it("RETR of a 128 MiB message keeps the server's memory flat (backpressure, no buffering)", async () => {
     const server = createServer({
       store: generatedStore(SIZE),
       auth: staticUsers({ alice: "wonderland" }),
@@ -90,9 +96,11 @@ describe("streaming a large message", () => {
     console.log(
       `streaming ${mb(SIZE)} MB: peak heap growth ${mb(peak.heap)} MB, I/O buffers ${mb(peak.buffers)} MB`,
     );
-    // The heap holds what the server keeps; I/O buffers are chunks in flight that the collector
-    // frees behind the stream. Buffering the message would show here as hundreds of MB.
+    // The heap holds what the server keeps for the connection, whatever the message size; I/O
+    // buffers are the chunks in flight (well under 1 MB). Buffering the message would show in the
+    // buffers as its whole size: the limit is a quarter of it.
     expect(peak.heap).toBeLessThan(4 * 1024 * 1024);
-    expect(peak.buffers).toBeLessThan(64 * 1024 * 1024);
-  }, 120_000);
+    expect(peak.buffers).toBeLessThan(SIZE / 4);
+    // A few seconds here; the timeout is only there to catch a hang.
+  }, 300_000);
 });

@@ -4,13 +4,19 @@ import { connect } from "pop3-client";
 import { createServer, type MailStore, staticUsers } from "pop3-server";
 import { describe, expect, it } from "vitest";
 
-const SIZE = Number(process.env["MEMTEST_BYTES"] ?? 1024 * 1024 * 1024);
+// 128 MiB: many times what client and server may hold, so buffering the message (or a good part
+// of it) on either side fails the limit below, yet small enough to stream in seconds on a slow,
+// loaded CI machine. MEMTEST_BYTES=1073741824 runs the 1 GiB version.
+const SIZE = Number(process.env["MEMTEST_BYTES"] ?? 128 * 1024 * 1024);
 const CHUNK = 64 * 1024;
 
 setFlagsFromString("--expose-gc");
 const collectGarbage = runInNewContext("gc") as () => void;
 
 function sample(): { heap: number; buffers: number } {
+  // Twice: after one collection, the backing stores of dead Buffers may not be freed yet and
+  // show as up to ~20 MB of noise in arrayBuffers; after the second they are gone.
+  collectGarbage();
   collectGarbage();
   const usage = process.memoryUsage();
   return { heap: usage.heapUsed, buffers: usage.arrayBuffers };
@@ -37,7 +43,7 @@ function generatedStore(): MailStore {
 }
 
 describe("client memory", () => {
-  it("streams a 1 GiB message with flat memory, client and server in one process", async () => {
+  it("streams a 128 MiB message with flat memory, client and server in one process", async () => {
     await using server = createServer({
       store: generatedStore(),
       auth: staticUsers({ alice: "wonderland" }),
@@ -69,6 +75,8 @@ describe("client memory", () => {
     console.log(
       `client+server streaming ${mb(SIZE)} MB: heap growth ${mb(peak.heap)} MB, I/O buffers ${mb(peak.buffers)} MB`,
     );
-    expect(peak.heap + peak.buffers).toBeLessThan(64 * 1024 * 1024);
-  }, 120_000);
+    // Under 1 MB is usual; holding the message on either side would show as its whole size.
+    expect(peak.heap + peak.buffers).toBeLessThan(SIZE / 4);
+    // A few seconds here; the timeout is only there to catch a hang.
+  }, 300_000);
 });
