@@ -58,14 +58,14 @@ function deliver(user: string, message: Buffer): void {
   });
 }
 
-describe.skipIf(host === undefined)("pop3-client against Dovecot", () => {
-  const messages = fixtures();
-  const options = {
-    host: host as string,
-    port,
-    tlsOptions: { ca: ca as string, servername: "localhost" },
-  };
+const options = {
+  host: host as string,
+  port,
+  tlsOptions: { ca: ca as string, servername: "localhost" },
+};
 
+/** `USER`'s maildrop holds exactly `messages` for the tests of one describe block. */
+function withMaildrop(messages: readonly Buffer[]): void {
   beforeAll(() => {
     execFileSync("bash", [script, "reset-mail", USER], { stdio: "inherit" });
     for (const message of messages) deliver(USER, message);
@@ -73,6 +73,11 @@ describe.skipIf(host === undefined)("pop3-client against Dovecot", () => {
   afterAll(() => {
     execFileSync("bash", [script, "reset-mail", USER], { stdio: "inherit" });
   });
+}
+
+describe.skipIf(host === undefined)("pop3-client against Dovecot", () => {
+  const messages = fixtures();
+  withMaildrop(messages);
 
   it("upgrades with STLS and sees Dovecot's capabilities before and after", async () => {
     await using client = await connect(options);
@@ -160,20 +165,7 @@ describe.skipIf(host === undefined)(
       "From: d@example.org\r\nSubject: no newline\r\n\r\nlast line, no CRLF",
     );
     const after = Buffer.from("From: e@example.org\r\nSubject: after\r\n\r\nfine\r\n");
-    const options = {
-      host: host as string,
-      port,
-      tlsOptions: { ca: ca as string, servername: "localhost" },
-    };
-
-    beforeAll(() => {
-      execFileSync("bash", [script, "reset-mail", USER], { stdio: "inherit" });
-      deliver(USER, noNewline);
-      deliver(USER, after);
-    });
-    afterAll(() => {
-      execFileSync("bash", [script, "reset-mail", USER], { stdio: "inherit" });
-    });
+    withMaildrop([noNewline, after]);
 
     it("is fetched with the CRLF Dovecot adds (LIST counts the file), with a warning", async () => {
       const warnings: Error[] = [];
