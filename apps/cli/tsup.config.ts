@@ -10,4 +10,9 @@ export default defineConfig({
   dts: false,
   sourcemap: true,
   clean: true,
+  // Crash-test failpoints (src/fetch/failpoint.ts) exist only in the build the tests make
+  // (test/global-setup.ts sets POP3_CLI_BUILD_FAILPOINTS=1); `pnpm build` leaves them out.
+  define: {
+    __POP3_CLI_FAILPOINTS__: process.env["POP3_CLI_BUILD_FAILPOINTS"] === "1" ? "true" : "false",
+  },
 });
