@@ -8,6 +8,7 @@ export {
   createPostgresStore,
   type DeliveredMessage,
   type DeliverOptions,
+  MaildropLockLostError,
   type MessageSource,
   PostgresStore,
 } from "./store";

@@ -29,11 +29,12 @@ export const postgresStoreOptionsSchema = z.object({
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, "schema must be a lowercase SQL identifier (a-z, 0-9, _)")
     .default("pop3"),
   /**
-   * Connections in the pool. Every logged-in session holds one for its lifetime (it carries the
-   * maildrop's advisory lock), so this bounds the concurrent sessions of one node; deliveries and
-   * logins take one briefly.
+   * Connections in the pool, which serves logins (lookup and snapshot), RETR chunks, UPDATE and
+   * deliveries, each for one query or transaction. Sessions hold no pooled connection while
+   * idle: a node uses at most `poolSize + 1` connections (the +1 is the lock connection that
+   * holds all its maildrop locks), however many sessions it has.
    */
-  poolSize: z.number().int().min(1).max(10_000).default(100),
+  poolSize: z.number().int().min(1).max(10_000).default(10),
   /** How long to wait for a connection (new, or free in the pool) before failing. */
   connectionTimeoutMs: z.number().int().min(1).default(10_000),
   /** `statement_timeout` of every connection; 0 turns it off. */
@@ -51,7 +52,7 @@ export const postgresStoreOptionsSchema = z.object({
   maxMessageSize: z.number().int().min(0).default(0),
   /** Run the schema migrations when the store starts. */
   migrate: z.boolean().default(true),
-  /** `application_name` of the connections (shows in pg_stat_activity). */
+  /** `application_name` of the pool's connections and of the lock connection (pg_stat_activity). */
   applicationName: z.string().max(63).default("pop3-store-postgres"),
   logger: logger.optional(),
 });

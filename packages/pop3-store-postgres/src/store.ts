@@ -36,7 +36,7 @@ export interface DeliveredMessage {
   readonly size: number;
 }
 
-/** A checked-out connection; `broken` ones are destroyed (not pooled) on release. */
+/** A checked-out pool connection; `broken` ones are destroyed (not pooled) on release. */
 interface Lease {
   readonly client: pg.PoolClient;
   broken: boolean;
@@ -53,6 +53,78 @@ interface StoreInfo {
   readonly uidPrefix: string;
 }
 
+/**
+ * One backend of the node's lock connection. Its session-level advisory locks are the maildrop
+ * locks of every session of this node; `pid` and `backendStart` name it for the check in
+ * `commit` (a pid alone could be reused by a later backend).
+ */
+interface LockBackend {
+  readonly client: pg.Client;
+  readonly pid: number;
+  /** `pg_stat_activity.backend_start` as PostgreSQL prints it (microseconds intact). */
+  readonly backendStart: string;
+  /** Set when the connection ended or failed: every lock it held is gone. */
+  lost: boolean;
+  /** The last query queued on it (see `lockQuery`). */
+  tail: Promise<unknown>;
+}
+
+/**
+ * Runs one query on the lock connection after the ones queued before it. Its queries are tiny
+ * (try-lock, unlock), so one connection keeps up with many sessions; pg itself no longer wants
+ * overlapping `query` calls on one client.
+ */
+function lockQuery<R extends pg.QueryResultRow>(
+  backend: LockBackend,
+  text: string,
+  values: unknown[],
+): Promise<pg.QueryResult<R>> {
+  const run = backend.tail.then(() => {
+    if (backend.lost) throw new Error("the lock connection has ended");
+    return backend.client.query<R>(text, values);
+  });
+  backend.tail = run.catch(() => {});
+  return run;
+}
+
+/**
+ * A user's entry in the node's table of maildrops it has locked. `backend` is unset while the
+ * lock is being taken; an entry whose backend is lost no longer locks anything.
+ */
+interface LockHolder {
+  backend: LockBackend | undefined;
+}
+
+/**
+ * The maildrop lock of a session was lost: the node's lock connection ended (database restart,
+ * `pg_terminate_backend`, network) after the session logged in, so another session may hold the
+ * maildrop now. `commit` deletes nothing and rejects with it (`-ERR [SYS/TEMP] some deleted
+ * messages not removed`); reads reject with it too. Code `POP3_STORE`, like every store failure.
+ */
+export class MaildropLockLostError extends BackendError {
+  constructor(message = "the maildrop lock was lost (the node's lock connection ended)") {
+    super("POP3_STORE", message);
+    this.name = "MaildropLockLostError";
+  }
+}
+
+/** What a maildrop needs from its store. */
+interface SessionContext {
+  readonly schema: string;
+  readonly lockNamespace: string;
+  readonly userId: number;
+  readonly user: string;
+  readonly messages: readonly MessageRow[];
+  readonly logger: Logger;
+  readonly holder: LockHolder;
+  /** Runs `use` on a pooled connection, returned (or destroyed, after an error) when it settles. */
+  withLease<T>(use: (client: pg.PoolClient) => Promise<T>): Promise<T>;
+  /** Gives the lock back on the lock connection and forgets it; never rejects. */
+  unlock(): Promise<void>;
+  /** The database says this lock backend has ended. */
+  lockBackendGone(backend: LockBackend): void;
+}
+
 const encoder = new TextEncoder();
 
 /**
@@ -62,11 +134,16 @@ const encoder = new TextEncoder();
  *   `message_chunks` of `chunkSize` (256 KiB); a RETR reads one chunk per query, so a message of
  *   any size costs one chunk of memory.
  * - The maildrop lock is a session-level advisory lock, `pg_try_advisory_lock(hashtext(
- *   'pop3-store-postgres:<schema>'), users.id)`, taken on a connection the session keeps for its
- *   lifetime: a second session on any node gets `MaildropInUseError`, and a node that dies
- *   releases its locks when its database connections end.
- * - `commit` deletes in one transaction on that same connection, so it can only succeed while the
- *   lock is still held; any failure is a `BackendError` and deletes nothing.
+ *   'pop3-store-postgres:<schema>'), users.id)`, taken on the node's one **lock connection**,
+ *   which holds the locks of all its sessions: a second session on any node gets
+ *   `MaildropInUseError`, and a node that dies releases them all when that connection ends.
+ *   Advisory locks are re-entrant within a backend, so the node itself refuses a second session
+ *   of a user it already holds (an in-process table).
+ * - Everything else (logins' lookups, snapshots, RETR chunks, deliveries, UPDATE) uses a small
+ *   pool (`poolSize`), so sessions cost no connection while they sit idle.
+ * - `commit` deletes in one transaction that first proves, from `pg_locks`, that the lock
+ *   connection's backend which took the session's lock still holds it; otherwise it deletes
+ *   nothing and rejects with `MaildropLockLostError`.
  * - Schema migrations run on start, under an advisory lock (safe with nodes starting together).
  */
 export class PostgresStore implements MailStore, AsyncDisposable {
@@ -76,6 +153,12 @@ export class PostgresStore implements MailStore, AsyncDisposable {
   readonly #logger: Logger;
   readonly #schema: string;
   readonly #lockNamespace: string;
+  readonly #lockConfig: pg.ClientConfig;
+  /** The lock connection now, if it is up; a lost one is dropped and replaced on the next login. */
+  #lock: LockBackend | undefined;
+  #lockConnecting: Promise<LockBackend> | undefined;
+  /** users.id → holder, for every maildrop this node has locked or is locking. */
+  readonly #held = new Map<number, LockHolder>();
   #ready: Promise<StoreInfo> | undefined;
   #closing: Promise<void> | undefined;
 
@@ -86,14 +169,12 @@ export class PostgresStore implements MailStore, AsyncDisposable {
     this.#schema = quoteIdentifier(options.schema);
     this.#lockNamespace = `pop3-store-postgres:${options.schema}`;
     const statementTimeout = options.statementTimeoutMs;
-    this.pool = new pg.Pool({
+    const common = {
       ...(options.connectionString === undefined
         ? {}
         : { connectionString: options.connectionString }),
       ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
-      max: options.poolSize,
       connectionTimeoutMillis: options.connectionTimeoutMs,
-      idleTimeoutMillis: options.idleTimeoutMs,
       application_name: options.applicationName,
       // A database that went away without a FIN (a dead host) is noticed by TCP keepalives.
       keepAlive: true,
@@ -102,12 +183,26 @@ export class PostgresStore implements MailStore, AsyncDisposable {
         ? // The server-side limit, plus a client-side one for a network that stopped answering.
           { statement_timeout: statementTimeout, query_timeout: statementTimeout + 10_000 }
         : {}),
+    };
+    this.#lockConfig = common;
+    this.pool = new pg.Pool({
+      ...common,
+      max: options.poolSize,
+      idleTimeoutMillis: options.idleTimeoutMs,
     });
     // An idle pooled connection that dies (database restart) is dropped by the pool; without a
     // listener the 'error' event would end the process.
     this.pool.on("error", (error) => {
       this.#logger.warn({ err: error.message }, "postgres: idle connection failed");
     });
+  }
+
+  /**
+   * The process id of the backend behind this node's lock connection (the `pid` of its advisory
+   * locks in `pg_locks`), or `undefined` while there is none. For operators and tests.
+   */
+  get lockBackendPid(): number | undefined {
+    return this.#lock?.lost === false ? this.#lock.pid : undefined;
   }
 
   /**
@@ -162,49 +257,196 @@ export class PostgresStore implements MailStore, AsyncDisposable {
     checkUser(user);
     await this.#info();
     signal?.throwIfAborted();
-    const lease = await this.#connect();
+    let userId: number;
+    try {
+      userId = await this.#withLease((client) => this.#userId(client, user));
+    } catch (error) {
+      throw backendError("opening the maildrop failed", error);
+    }
+    // Advisory locks are re-entrant within a backend, and all of this node's sessions share
+    // one: a second session of the same user must be refused here, before the database is asked
+    // (and before an await, so two logins at once can not both pass).
+    const existing = this.#held.get(userId);
+    if (existing !== undefined && existing.backend?.lost !== true) throw new MaildropInUseError();
+    const holder: LockHolder = { backend: undefined };
+    this.#held.set(userId, holder);
     let locked = false;
     try {
-      const userId = await this.#userId(lease.client, user);
-      const { rows } = await lease.client.query<{ locked: boolean }>(
-        "SELECT pg_try_advisory_lock(hashtext($1), $2) AS locked",
-        [this.#lockNamespace, userId],
-      );
-      if (rows[0]?.locked !== true) throw new MaildropInUseError();
+      await this.#takeLock(holder, userId);
       locked = true;
       signal?.throwIfAborted();
-      const snapshot = await lease.client.query<{
-        id: string;
-        uid: string;
-        size: string;
-        chunk_count: number;
-      }>(
-        `SELECT id, uid, size, chunk_count FROM ${this.#schema}.messages
-          WHERE user_id = $1 ORDER BY id`,
-        [userId],
-      );
-      const messages = snapshot.rows.map(
-        (row): MessageRow => ({
-          id: row.id,
-          info: Object.freeze({ uid: row.uid, size: Number(row.size) }),
-          chunks: row.chunk_count,
-        }),
-      );
-      return new PostgresMaildrop(lease, {
+      const messages = await this.#withLease(async (client) => {
+        // Fencing against a commit of a session that lost this lock a moment ago: that commit
+        // holds the user row FOR NO KEY UPDATE from before its pg_locks check until it ends, so
+        // waiting here for a conflicting row lock orders our snapshot (the next statement) after
+        // its deletions. See the README, "The lock".
+        await client.query(`SELECT 1 FROM ${this.#schema}.users WHERE id = $1 FOR SHARE`, [userId]);
+        const snapshot = await client.query<{
+          id: string;
+          uid: string;
+          size: string;
+          chunk_count: number;
+        }>(
+          `SELECT id, uid, size, chunk_count FROM ${this.#schema}.messages
+            WHERE user_id = $1 ORDER BY id`,
+          [userId],
+        );
+        return snapshot.rows.map(
+          (row): MessageRow => ({
+            id: row.id,
+            info: Object.freeze({ uid: row.uid, size: Number(row.size) }),
+            chunks: row.chunk_count,
+          }),
+        );
+      });
+      return new PostgresMaildrop({
         schema: this.#schema,
         lockNamespace: this.#lockNamespace,
         userId,
         messages,
         logger: this.#logger,
         user,
+        holder,
+        withLease: (use) => this.#withLease(use),
+        unlock: () => this.#unlock(userId, holder),
+        lockBackendGone: (backend) =>
+          this.#lockLost(backend, new Error("pg_stat_activity no longer shows the lock backend")),
       });
     } catch (error) {
-      // Destroying the connection is what frees a lock taken here: nothing can leak it.
-      if (locked || !(error instanceof MaildropInUseError)) lease.broken = true;
-      lease.release();
+      if (locked) await this.#unlock(userId, holder);
+      else this.#forget(userId, holder);
       if (error instanceof MaildropInUseError || isAbortError(error)) throw error;
+      if (error instanceof BackendError) throw error;
       throw backendError("opening the maildrop failed", error);
     }
+  }
+
+  /**
+   * Takes the advisory lock on the lock connection, or throws `MaildropInUseError`. A lock
+   * connection that turns out to be dead (it died while idle and we have not heard yet) is
+   * replaced once: it held nothing of this session yet, so a retry is safe.
+   */
+  async #takeLock(holder: LockHolder, userId: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const backend = await this.#lockBackend();
+      holder.backend = backend;
+      let locked: boolean;
+      try {
+        const { rows } = await lockQuery<{ locked: boolean }>(
+          backend,
+          "SELECT pg_try_advisory_lock(hashtext($1), $2) AS locked",
+          [this.#lockNamespace, userId],
+        );
+        locked = rows[0]?.locked === true;
+      } catch (error) {
+        this.#lockLost(backend, error);
+        if (attempt < 2 && this.#closing === undefined) continue;
+        throw backendError("the lock connection failed", error);
+      }
+      if (!locked) throw new MaildropInUseError();
+      return;
+    }
+  }
+
+  /** Removes a holder that never got its lock (only if it is still the user's entry). */
+  #forget(userId: number, holder: LockHolder): void {
+    if (this.#held.get(userId) === holder) this.#held.delete(userId);
+  }
+
+  /**
+   * Gives a session's lock back. Only a holder whose backend is the live lock connection holds
+   * anything: a lost backend's locks ended with it, and unlocking on its successor could free a
+   * newer session's lock of the same user.
+   */
+  async #unlock(userId: number, holder: LockHolder): Promise<void> {
+    const backend = holder.backend;
+    if (backend !== undefined && !backend.lost && this.#held.get(userId) === holder) {
+      try {
+        const { rows } = await lockQuery<{ unlocked: boolean }>(
+          backend,
+          "SELECT pg_advisory_unlock(hashtext($1), $2) AS unlocked",
+          [this.#lockNamespace, userId],
+        );
+        if (rows[0]?.unlocked !== true) {
+          this.#logger.warn({ userId }, "postgres: a maildrop lock to release was not held");
+        }
+      } catch (error) {
+        // Ending the lock connection ends its locks too: nothing stays locked by mistake.
+        this.#lockLost(backend, error);
+      }
+    }
+    this.#forget(userId, holder);
+  }
+
+  /** The live lock connection, opened on first use and after one was lost. */
+  #lockBackend(): Promise<LockBackend> {
+    if (this.#closing !== undefined) return Promise.reject(closedStoreError());
+    if (this.#lock !== undefined && !this.#lock.lost) return Promise.resolve(this.#lock);
+    if (this.#lockConnecting === undefined) {
+      const attempt = this.#openLockBackend();
+      this.#lockConnecting = attempt;
+      const done = (): void => {
+        if (this.#lockConnecting === attempt) this.#lockConnecting = undefined;
+      };
+      attempt.then(done, done);
+    }
+    return this.#lockConnecting;
+  }
+
+  async #openLockBackend(): Promise<LockBackend> {
+    const client = new pg.Client(this.#lockConfig);
+    // Until the backend is known, a failure is the connect's rejection; the listener only keeps
+    // an 'error' event from ending the process.
+    let backend: LockBackend | undefined;
+    const onFailure = (error?: Error): void => {
+      if (backend !== undefined) this.#lockLost(backend, error);
+    };
+    client.on("error", onFailure);
+    client.on("end", () => onFailure(undefined));
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ pid: number; backend_start: string }>(
+        `SELECT pid, backend_start::text AS backend_start FROM pg_stat_activity
+          WHERE pid = pg_backend_pid()`,
+      );
+      const row = rows[0];
+      if (row === undefined) throw new Error("pg_stat_activity does not show our own backend");
+      backend = {
+        client,
+        pid: row.pid,
+        backendStart: row.backend_start,
+        lost: false,
+        tail: Promise.resolve(),
+      };
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw backendError("no lock connection", error);
+    }
+    if (this.#closing !== undefined) {
+      backend.lost = true;
+      await client.end().catch(() => {});
+      throw closedStoreError();
+    }
+    this.#lock = backend;
+    return backend;
+  }
+
+  /**
+   * The lock connection ended or failed: all its locks are gone in PostgreSQL, so every session
+   * that took its lock there is lost (its reads and commit reject); new logins open a new one.
+   */
+  #lockLost(backend: LockBackend, error: unknown): void {
+    if (backend.lost) return;
+    backend.lost = true;
+    if (this.#lock === backend) this.#lock = undefined;
+    backend.client.end().catch(() => {});
+    if (this.#closing !== undefined) return;
+    let sessions = 0;
+    for (const holder of this.#held.values()) if (holder.backend === backend) sessions++;
+    this.#logger.warn(
+      { pid: backend.pid, sessions, err: error instanceof Error ? error.message : undefined },
+      "postgres: lock connection lost; its sessions can no longer commit",
+    );
   }
 
   /**
@@ -309,26 +551,36 @@ export class PostgresStore implements MailStore, AsyncDisposable {
   async list(user: string): Promise<MessageInfo[]> {
     checkUser(user);
     await this.#info();
-    const lease = await this.#connect();
     try {
-      const { rows } = await lease.client.query<{ uid: string; size: string }>(
-        `SELECT m.uid, m.size FROM ${this.#schema}.messages m
-           JOIN ${this.#schema}.users u ON u.id = m.user_id
-          WHERE u.name = $1 ORDER BY m.id`,
-        [user],
-      );
-      return rows.map((row) => ({ uid: row.uid, size: Number(row.size) }));
+      return await this.#withLease(async (client) => {
+        const { rows } = await client.query<{ uid: string; size: string }>(
+          `SELECT m.uid, m.size FROM ${this.#schema}.messages m
+             JOIN ${this.#schema}.users u ON u.id = m.user_id
+            WHERE u.name = $1 ORDER BY m.id`,
+          [user],
+        );
+        return rows.map((row) => ({ uid: row.uid, size: Number(row.size) }));
+      });
     } catch (error) {
-      lease.broken = true;
       throw backendError("listing the maildrop failed", error);
-    } finally {
-      lease.release();
     }
   }
 
-  /** Ends the pool once every maildrop has been released. Safe to call more than once. */
+  /**
+   * Ends the pool once the queries in flight are done, then the lock connection (which frees
+   * any lock still held: a maildrop still open then can no longer commit). `server.close()` calls
+   * it after its last session. Safe to call more than once.
+   */
   close(): Promise<void> {
-    this.#closing ??= this.pool.end();
+    this.#closing ??= (async () => {
+      await this.pool.end();
+      const backend = this.#lock ?? (await this.#lockConnecting?.catch(() => undefined));
+      this.#lock = undefined;
+      if (backend !== undefined && !backend.lost) {
+        backend.lost = true;
+        await backend.client.end().catch(() => {});
+      }
+    })();
     return this.#closing;
   }
 
@@ -362,6 +614,22 @@ export class PostgresStore implements MailStore, AsyncDisposable {
     return lease;
   }
 
+  /**
+   * Runs `use` on a pooled connection for as long as it takes, no longer. A connection that saw
+   * an error is destroyed rather than pooled: it may be mid-transaction or dead.
+   */
+  async #withLease<T>(use: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const lease = await this.#connect();
+    try {
+      return await use(lease.client);
+    } catch (error) {
+      lease.broken = true;
+      throw error;
+    } finally {
+      lease.release();
+    }
+  }
+
   async #userId(client: pg.PoolClient, user: string): Promise<number> {
     const select = `SELECT id FROM ${this.#schema}.users WHERE name = $1`;
     const found = await client.query<{ id: number }>(select, [user]);
@@ -391,28 +659,40 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   return store;
 }
 
-interface MaildropSetup {
-  readonly schema: string;
-  readonly lockNamespace: string;
-  readonly userId: number;
-  readonly user: string;
-  readonly messages: readonly MessageRow[];
-  readonly logger: Logger;
-}
+/**
+ * Proves, inside the commit's transaction, that the lock connection's backend that took this
+ * session's lock holds it still. The two-key advisory lock (int4, int4) shows in pg_locks as
+ * classid = key 1 (as an oid), objid = key 2, objsubid = 2. The backend is named by pid and
+ * backend_start, because after it ends its pid may be given to another backend.
+ */
+const LOCK_HELD = `SELECT
+    EXISTS (
+      SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+       WHERE l.locktype = 'advisory' AND l.granted
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+         AND l.classid::int = hashtext($1) AND l.objid::bigint = $2 AND l.objsubid = 2
+         AND l.pid = $3 AND a.backend_start = $4::timestamptz
+    ) AS held,
+    EXISTS (
+      SELECT 1 FROM pg_stat_activity WHERE pid = $3 AND backend_start = $4::timestamptz
+    ) AS alive`;
 
 class PostgresMaildrop implements Maildrop {
   readonly messages: readonly MessageInfo[];
-  readonly #lease: Lease;
-  readonly #setup: MaildropSetup;
-  /** Chunk queries in flight; the connection goes back to the pool only once they settle. */
+  readonly #ctx: SessionContext;
+  /** Chunk queries in flight; commit and release wait for them. */
   readonly #inflight = new Set<Promise<unknown>>();
   #open = true;
   #closing: Promise<void> | undefined;
 
-  constructor(lease: Lease, setup: MaildropSetup) {
-    this.#lease = lease;
-    this.#setup = setup;
-    this.messages = Object.freeze(setup.messages.map((m) => m.info));
+  constructor(ctx: SessionContext) {
+    this.#ctx = ctx;
+    this.messages = Object.freeze(ctx.messages.map((m) => m.info));
+  }
+
+  /** Whether the lock connection that took this session's lock has ended since. */
+  get #lockLost(): boolean {
+    return this.#ctx.holder.backend?.lost !== false;
   }
 
   /** Errors (closed maildrop, bad index, abort) surface when the iteration starts. */
@@ -422,7 +702,7 @@ class PostgresMaildrop implements Maildrop {
 
   async *#read(index: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
     if (!this.#open) throw closedMaildropError();
-    const row = Number.isInteger(index) ? this.#setup.messages[index] : undefined;
+    const row = Number.isInteger(index) ? this.#ctx.messages[index] : undefined;
     if (row === undefined) throw new RangeError(`no message at index ${index}`);
     signal?.throwIfAborted();
     // One chunk is read ahead while the previous one is being sent.
@@ -444,13 +724,14 @@ class PostgresMaildrop implements Maildrop {
 
   #chunk(row: MessageRow, seq: number): Promise<Buffer> {
     if (!this.#open) return Promise.reject(closedMaildropError());
-    if (this.#lease.broken) {
-      return Promise.reject(backendError("the database connection was lost", undefined));
-    }
-    const query = this.#lease.client
-      .query<{ bytes: Buffer }>(
-        `SELECT bytes FROM ${this.#setup.schema}.message_chunks WHERE message_id = $1 AND seq = $2`,
-        [row.id, seq],
+    // A session without its lock serves nothing more: another session may own the maildrop.
+    if (this.#lockLost) return Promise.reject(new MaildropLockLostError());
+    const query = this.#ctx
+      .withLease((client) =>
+        client.query<{ bytes: Buffer }>(
+          `SELECT bytes FROM ${this.#ctx.schema}.message_chunks WHERE message_id = $1 AND seq = $2`,
+          [row.id, seq],
+        ),
       )
       .then(
         (result) => {
@@ -459,8 +740,9 @@ class PostgresMaildrop implements Maildrop {
           return bytes;
         },
         (error: unknown) => {
-          this.#lease.broken = true;
-          throw backendError("reading the message failed", error);
+          throw error instanceof BackendError
+            ? error
+            : backendError("reading the message failed", error);
         },
       );
     this.#inflight.add(query);
@@ -480,30 +762,57 @@ class PostgresMaildrop implements Maildrop {
   }
 
   async #commit(deletedUids: readonly string[]): Promise<void> {
-    const { client } = this.#lease;
+    const ctx = this.#ctx;
     try {
       await this.#settleReads();
       const wanted = new Set(deletedUids);
-      const ids = this.#setup.messages.filter((m) => wanted.has(m.info.uid)).map((m) => m.id);
+      const ids = ctx.messages.filter((m) => wanted.has(m.info.uid)).map((m) => m.id);
       if (ids.length === 0) return;
-      // The lock lives on this connection: if it was lost, so is the lock, and nothing may go.
-      if (this.#lease.broken) throw new Error("the database connection holding the lock was lost");
-      await client.query("BEGIN");
-      await client.query(
-        `DELETE FROM ${this.#setup.schema}.messages WHERE user_id = $1 AND id = ANY($2::bigint[])`,
-        [this.#setup.userId, ids],
-      );
-      await client.query("COMMIT");
+      const backend = ctx.holder.backend;
+      // Known lost in this process: no need to ask the database.
+      if (backend === undefined || backend.lost) throw new MaildropLockLostError();
+      await ctx.withLease(async (client) => {
+        await client.query("BEGIN");
+        try {
+          // Row lock first, then the proof: a session that takes the lock after the proof waits
+          // on this row lock (openMaildrop) until we commit, so it never sees a half-way state.
+          await client.query(`SELECT 1 FROM ${ctx.schema}.users WHERE id = $1 FOR NO KEY UPDATE`, [
+            ctx.userId,
+          ]);
+          const proof = await client.query<{ held: boolean; alive: boolean }>(LOCK_HELD, [
+            ctx.lockNamespace,
+            ctx.userId,
+            backend.pid,
+            backend.backendStart,
+          ]);
+          const { held, alive } = proof.rows[0] ?? { held: false, alive: false };
+          if (!held) {
+            // The database knows before we do that the lock backend is gone (its end has not
+            // reached us yet, or never will on a dead network): drop it now, so that no other
+            // session waits on it and new logins open a new one.
+            if (!alive) ctx.lockBackendGone(backend);
+            throw new MaildropLockLostError();
+          }
+          await client.query(
+            `DELETE FROM ${ctx.schema}.messages WHERE user_id = $1 AND id = ANY($2::bigint[])`,
+            [ctx.userId, ids],
+          );
+          await client.query("COMMIT");
+        } catch (error) {
+          // If even ROLLBACK fails, the lease is destroyed, and PostgreSQL rolls back with it.
+          await client.query("ROLLBACK").catch(() => {});
+          throw error;
+        }
+      });
     } catch (error) {
-      // A half-done transaction is rolled back by PostgreSQL when the connection is destroyed.
-      this.#lease.broken = true;
-      this.#setup.logger.error(
-        { user: this.#setup.user, err: error instanceof Error ? error.message : String(error) },
+      ctx.logger.error(
+        { user: ctx.user, err: error instanceof Error ? error.message : String(error) },
         "postgres: commit failed, nothing deleted",
       );
+      if (error instanceof MaildropLockLostError) throw error;
       throw backendError("the deletions could not be committed", error);
     } finally {
-      await this.#unlock();
+      await ctx.unlock();
     }
   }
 
@@ -516,7 +825,7 @@ class PostgresMaildrop implements Maildrop {
     this.#open = false;
     this.#closing = (async () => {
       await this.#settleReads();
-      await this.#unlock();
+      await this.#ctx.unlock();
     })();
     await this.#closing;
   }
@@ -525,22 +834,6 @@ class PostgresMaildrop implements Maildrop {
     while (this.#inflight.size > 0) {
       await Promise.allSettled([...this.#inflight]);
     }
-  }
-
-  async #unlock(): Promise<void> {
-    const lease = this.#lease;
-    if (!lease.broken) {
-      try {
-        await lease.client.query("SELECT pg_advisory_unlock(hashtext($1), $2)", [
-          this.#setup.lockNamespace,
-          this.#setup.userId,
-        ]);
-      } catch {
-        // Destroying the connection below ends the lock as well.
-        lease.broken = true;
-      }
-    }
-    lease.release();
   }
 }
 
