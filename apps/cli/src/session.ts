@@ -93,11 +93,7 @@ export async function connectExplained(context: Context): Promise<Pop3Client> {
     timer = setTimeout(() => {
       void answersTlsHandshake(config.host, config.port, TLS_PORT_CHECK_MS).then((tls) => {
         if (!tls || wrongPort.signal.aborted) return;
-        diagnosis = new CliError(
-          EXIT.CONNECTION,
-          `no greeting from ${where} within ${TLS_PORT_CHECK_MS / 1000} s, and the port answers a TLS handshake: it is an implicit-TLS port (like 995); use pop3s:// (or --tls implicit), or the plain POP3 port (110) with pop3://`,
-          { code: "POP3_TIMEOUT" },
-        );
+        diagnosis = tlsPortError(where);
         wrongPort.abort(diagnosis);
       });
     }, TLS_PORT_CHECK_MS);
@@ -133,6 +129,15 @@ export async function connectExplained(context: Context): Promise<Pop3Client> {
   }
 }
 
+/** `pop3://` to a port that waits for a TLS ClientHello instead of greeting. */
+export function tlsPortError(where: string): CliError {
+  return new CliError(
+    EXIT.CONNECTION,
+    `no greeting from ${where} within ${TLS_PORT_CHECK_MS / 1000} s, and the port answers a TLS handshake: it is an implicit-TLS port (like 995); use pop3s:// (or --tls implicit), or the plain POP3 port (110) with pop3://`,
+    { code: "POP3_TIMEOUT" },
+  );
+}
+
 /** The first line a port sends unprompted, when it looks like a POP3 greeting (+OK / -ERR). */
 export function plainGreeting(
   host: string,
@@ -165,7 +170,11 @@ export function plainGreeting(
  * Whether the port completes a TLS handshake (the certificate is not judged: this only asks
  * which protocol the port speaks, and nothing is sent over it).
  */
-function answersTlsHandshake(host: string, port: number, timeoutMs: number): Promise<boolean> {
+export function answersTlsHandshake(
+  host: string,
+  port: number,
+  timeoutMs: number,
+): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = tlsConnect({
       host,

@@ -9,7 +9,14 @@ import type { Capabilities, Greeting } from "pop3-core";
 import { ProbeConnection, ProbeError, type ProbeTarget } from "../doctor/probe";
 import { CliError, EXIT, type ExitCode, toCliError } from "../errors";
 import { table } from "../output";
-import { type Context, openSession, plainGreeting, TLS_PORT_CHECK_MS } from "../session";
+import {
+  answersTlsHandshake,
+  type Context,
+  openSession,
+  plainGreeting,
+  TLS_PORT_CHECK_MS,
+  tlsPortError,
+} from "../session";
 import { capabilityLines } from "./basic";
 
 export type FindingLevel = "problem" | "warning" | "info";
@@ -67,6 +74,33 @@ export interface DoctorReport {
 }
 
 const EXPIRY_WARNING_DAYS = 30;
+
+/**
+ * The greeting; but when none came within TLS_PORT_CHECK_MS on a plain connection and the port
+ * answers a TLS handshake, `onTlsPort` is called and the probe closed (so the wait ends), as
+ * `openSession` does for the other commands.
+ */
+async function greetingOrTlsPort(
+  probe: ProbeConnection,
+  config: Context["config"],
+  onTlsPort: () => void,
+): Promise<Greeting> {
+  if (config.tls === "implicit" || config.timeoutMs <= TLS_PORT_CHECK_MS) return probe.greeting();
+  let settled = false;
+  const timer = setTimeout(() => {
+    void answersTlsHandshake(config.host, config.port, TLS_PORT_CHECK_MS).then((tls) => {
+      if (!tls || settled) return;
+      onTlsPort();
+      probe.close();
+    });
+  }, TLS_PORT_CHECK_MS);
+  try {
+    return await probe.greeting();
+  } finally {
+    settled = true;
+    clearTimeout(timer);
+  }
+}
 
 /** A probe failure as a CliError with pop3-client's codes (never the bare "CONNECTION"). */
 function probeFailure(error: unknown): CliError {
@@ -126,6 +160,7 @@ export async function doctorCommand(
     throw probeFailure(error);
   }
   let greeting: Greeting;
+  let wrongPort: CliError | undefined;
   let beforeTls: Capabilities | undefined;
   let beforeTlsLines: readonly string[] | null = null;
   let afterTls: Capabilities | undefined;
@@ -133,7 +168,9 @@ export async function doctorCommand(
   let stls: DoctorReport["stls"] = null;
   let tls: TlsReport | null = null;
   try {
-    greeting = await probe.greeting();
+    greeting = await greetingOrTlsPort(probe, config, () => {
+      wrongPort = tlsPortError(`${config.host}:${config.port}`);
+    });
     if (config.tls === "implicit") {
       tls = describeTls(probe.socket as TLSSocket, identity.name);
       const caps = await probe.capa();
@@ -163,7 +200,7 @@ export async function doctorCommand(
     await probe.quit();
   } catch (error) {
     probe.close();
-    throw probeFailure(error);
+    throw wrongPort ?? probeFailure(error);
   }
 
   // 2. Does the server also speak TLS 1.0/1.1? A second, throw-away handshake.
