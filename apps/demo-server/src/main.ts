@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   addUserToFile,
   createServer,
@@ -14,6 +15,7 @@ import {
   userFile,
 } from "pop3-server";
 import { generateCertificate } from "pop3-test-harness";
+import { banner } from "./banner";
 import { type DemoConfig, DemoConfigError, loadConfig, parseWorkers } from "./config";
 import { createLogger } from "./logger";
 import { aliceMessages, bobMessages } from "./seed";
@@ -22,7 +24,8 @@ const USAGE = `Usage:
   pop3-demo-server [--config FILE] [--json] [--workers N|auto]
                                                 start the demo server (N processes sharing
                                                 the ports with --workers; auto: one per CPU)
-  pop3-demo-server deliver USER [FILE|-]        add a message to USER's Maildir (stdin with -)
+  pop3-demo-server deliver USER [FILE|-]        add a message to USER's Maildir (stdin with -);
+                                                from the repository root: pnpm demo deliver ...
   pop3-demo-server --help
 
 Environment: POP3_DEMO_HOST (127.0.0.1), POP3_DEMO_PORT (1110), POP3_DEMO_TLS_PORT (1995),
@@ -144,26 +147,18 @@ function demoServer(
 }
 
 function printBanner(config: DemoConfig, addresses: ServerAddresses, extra: string): void {
-  const certPath = join(config.dataDir, "tls", "cert.pem");
-  const host = config.host;
-  const loopback = isLoopback(host);
-  const p = addresses.plain?.port;
-  const s = addresses.implicitTls?.port;
-  process.stdout.write(`
-POP3 demo server ready
-  plain + STLS  ${host}:${p}
-  implicit TLS  ${host}:${s}
-${extra}  users         alice / alice (12 messages), bob / bob
-  data          ${config.dataDir}${loopback ? "" : "\n  note          not loopback: cleartext logins are refused, use STLS or TLS"}
-
-Connect with:
-  the CLI        pnpm pop3 list --url pop3://alice@${host}:${p} --ca ${certPath}   (password: alice)
-  curl (STLS)    curl --ssl-reqd --cacert ${certPath} pop3://alice:alice@${host}:${p}/1
-  curl (TLS)     curl --cacert ${certPath} pop3s://alice:alice@${host}:${s}/
-  Python poplib  python3 -c "import poplib,ssl; c=poplib.POP3_SSL('${host}',${s},context=ssl.create_default_context(cafile='${certPath}')); c.user('alice'); c.pass_('alice'); print(c.stat()); c.quit()"
-Add mail:        pnpm --filter demo-server exec pop3-demo-server deliver alice message.eml
-Stop with Ctrl-C (sessions end without deleting anything that was not QUIT).
-`);
+  process.stdout.write(
+    banner({
+      host: config.host,
+      plainPort: addresses.plain?.port,
+      tlsPort: addresses.implicitTls?.port,
+      dataDir: config.dataDir,
+      // dist/main.js is apps/demo-server/dist/main.js: the root is where `pnpm demo` runs.
+      repoRoot: fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, ""),
+      extra,
+      loopback: isLoopback(config.host),
+    }),
+  );
 }
 
 async function deliver(args: readonly string[]): Promise<void> {
