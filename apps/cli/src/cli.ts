@@ -11,7 +11,7 @@ import {
 } from "./commands/basic";
 import { conformanceCommand } from "./commands/conformance";
 import { doctorCommand } from "./commands/doctor";
-import { fetchCommand } from "./commands/fetch";
+import { declareFetchOptions, fetchCommand, fetchOptionsOf } from "./commands/fetch";
 import { type ConnectionFlags, isPop3Url, redactUrl, resolveConfig } from "./config";
 import { CliError, EXIT, type ExitCode, toCliError } from "./errors";
 import { Output } from "./output";
@@ -49,14 +49,6 @@ function messageNumber(value: string): number {
 function count(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError("must be a whole number");
   return Number(value);
-}
-
-/** `10M`, `512k`, `2000000` → octets. */
-function size(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)i?b?$/i.exec(value.trim());
-  if (match === null) throw new InvalidArgumentError("a size like 5000000, 512k, 10M or 1G");
-  const unit = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(match[2] ?? "").toLowerCase()] ?? 1;
-  return Math.floor(Number(match[1]) * unit);
 }
 
 /**
@@ -259,30 +251,9 @@ export async function main(
     ])
     .action(run((ctx, cmd) => deleCommand(ctx, cmd.processedArgs[0] as number[])));
 
-  sub("fetch", "download new messages into a Maildir or an mbox, crash-safely")
-    .option("--maildir <dir>", "deliver into this Maildir (created if missing)")
-    .option("--mbox <file>", "append to this mbox file (mboxrd)")
-    .option("--delete", "delete each message from the server once it is stored durably")
-    .option("--all", "ignore what was fetched before (a Maildir still never gets a message twice)")
-    .option("--max-size <size>", "skip messages larger than this (e.g. 10M)", size)
-    .option("--limit <n>", "fetch at most n messages this time", count)
-    .option("--state <file>", "where to remember fetched UIDLs (default: beside the destination)")
-    .action(
-      run((ctx, cmd) =>
-        fetchCommand(
-          ctx,
-          cmd.opts<{
-            maildir?: string;
-            mbox?: string;
-            delete?: boolean;
-            all?: boolean;
-            maxSize?: number;
-            limit?: number;
-            state?: string;
-          }>(),
-        ),
-      ),
-    );
+  declareFetchOptions(sub("fetch", "download new messages")).action(
+    run((ctx, cmd) => fetchCommand(ctx, fetchOptionsOf(cmd))),
+  );
 
   sub("doctor", "check a server's TLS, capabilities and login options, in plain words")
     .option("--no-login", "do not log in even when a password is known")

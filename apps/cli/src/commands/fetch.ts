@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { type Command, InvalidArgumentError } from "commander";
 import { ClientError, type MessageStream, type Pop3Client, ServerReplyError } from "pop3-client";
 import { CliError, EXIT, type ExitCode, toCliError } from "../errors";
 import { failpoint } from "../fetch/failpoint";
@@ -34,6 +35,37 @@ interface Plan {
   readonly name?: string;
   /** Found in the Maildir but not in the state (a crash between rename and journal): record it. */
   readonly adopt?: boolean;
+}
+
+/** The fetch sub-command's options (cli.ts declares the command, this its flags). */
+export function declareFetchOptions(command: Command): Command {
+  return command
+    .description("download new messages into a Maildir or an mbox, crash-safely")
+    .option("--maildir <dir>", "deliver into this Maildir (created if missing)")
+    .option("--mbox <file>", "append to this mbox file (mboxrd)")
+    .option("--delete", "delete each message from the server once it is stored durably")
+    .option("--all", "ignore what was fetched before (a Maildir still never gets a message twice)")
+    .option("--max-size <size>", "skip messages larger than this (e.g. 10M)", size)
+    .option("--limit <n>", "fetch at most n messages this time", count)
+    .option("--state <file>", "where to remember fetched UIDLs (default: beside the destination)");
+}
+
+/** The parsed fetch options of the command declared by `declareFetchOptions`. */
+export function fetchOptionsOf(command: Command): FetchOptions {
+  return command.opts<FetchOptions>();
+}
+
+function count(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError("must be a whole number");
+  return Number(value);
+}
+
+/** `10M`, `512k`, `2000000` → octets. */
+function size(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)i?b?$/i.exec(value.trim());
+  if (match === null) throw new InvalidArgumentError("a size like 5000000, 512k, 10M or 1G");
+  const unit = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(match[2] ?? "").toLowerCase()] ?? 1;
+  return Math.floor(Number(match[1]) * unit);
 }
 
 /** Set by the first Ctrl-C / SIGTERM: finish the current message, QUIT, stop. */
