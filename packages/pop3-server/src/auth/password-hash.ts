@@ -1,7 +1,6 @@
 import { timingSafeEqual as cryptoTimingSafeEqual, randomBytes, scrypt } from "node:crypto";
 import type { Secret } from "pop3-core";
 import { BackendError, ConfigError } from "../errors";
-import type { AuthContext } from "./types";
 
 /**
  * scrypt parameters (RFC 7914). `N` is the CPU/memory cost (a power of two), `r` the block size,
@@ -228,7 +227,8 @@ export async function verifyParsedHash(
 export async function verifyPasswordHash(
   password: string | Secret<string>,
   hash: string,
-  context?: Pick<AuthContext, "hashing">,
+  // `AuthContext` fits (its `hashing`), named by shape: ./types imports this module.
+  context?: { readonly hashing?: ScryptRunner },
 ): Promise<boolean> {
   const parsed = parseHash(hash);
   if (typeof parsed === "string") throw new PasswordHashError(parsed);
