@@ -56,6 +56,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The banner's commands use curl and python3, as a user's machine has them; a bare CI machine
+# gets them from apt when this runs as root.
+missing=()
+for tool in git curl python3; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || fail "missing: ${missing[*]}"
+  say "installing ${missing[*]} with apt-get"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" ca-certificates >/dev/null
+fi
+
 say "cloning $repo"
 git clone --quiet "$repo" "$clone"
 cd "$clone"
@@ -64,6 +76,9 @@ cd "$clone"
 first_command="$(awk '/^```/ { if (inside) exit; inside = 1; next } inside && NF { print; exit }' README.md |
   sed -E 's/[[:space:]]+#[^"'\'']*$//')"
 [ -n "$first_command" ] || fail "no command in README.md's first code block"
+first_block_lines="$(awk '/^```/ { if (inside) exit; inside = 1; next } inside && NF' README.md | wc -l)"
+[ "$first_block_lines" -eq 2 ] ||
+  fail "README.md's first code block has $first_block_lines lines; it is the two commands: set up + demo, test"
 say "README's first command: $first_command"
 
 mkdir -p "$work/npm-global"
