@@ -1,7 +1,12 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts", "src/arbitraries.ts"],
+  // One file per entry point: `.`, `./arbitraries` and `./store-contract` (which loads vitest).
+  entry: {
+    index: "src/index.ts",
+    arbitraries: "src/arbitraries.ts",
+    "store-contract": "src/store-contract/index.ts",
+  },
   format: ["esm", "cjs"],
   target: "node20",
   platform: "node",

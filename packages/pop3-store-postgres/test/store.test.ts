@@ -1,9 +1,8 @@
 import { Readable } from "node:stream";
 import { rfcOctetSize } from "pop3-core";
 import { BackendError, InvalidUserError, MaildropInUseError } from "pop3-server";
+import { storeContract } from "pop3-test-harness/store-contract";
 import { describe, expect, it } from "vitest";
-// The shared MailStore contract of pop3-server, run as it is against this store.
-import { storeContract } from "../../pop3-server/test/store/contract";
 import { createPostgresStore, MIGRATIONS, PostgresStore } from "../src/index";
 import {
   cleanUpStores,
@@ -25,13 +24,10 @@ async function readAll(iterable: AsyncIterable<Uint8Array>): Promise<Buffer> {
 }
 
 describeWithPostgres("PostgresStore", () => {
-  storeContract(
-    "PostgresStore",
-    () => testStore(),
-    async (store, user, bytes) => {
-      await store.deliver(user, bytes);
-    },
-  );
+  storeContract("PostgresStore", {
+    createStore: () => testStore(),
+    deliver: (store, user, bytes) => store.deliver(user, bytes),
+  });
 
   it("stores large messages in chunks of chunkSize and reads them back one chunk at a time", async () => {
     const store = await testStore({ chunkSize: 64 * 1024 });
