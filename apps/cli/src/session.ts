@@ -10,6 +10,8 @@ export interface Context {
   readonly output: Output;
   readonly trace: boolean;
   readonly signal: AbortSignal;
+  /** pop3-client options that override the ones made here (fetch: onSizeMismatch, onWarning). */
+  readonly client?: Partial<ClientOptions>;
 }
 
 /** pop3-client's options for the resolved configuration. */
@@ -42,6 +44,7 @@ export function clientOptions(context: Context): ClientOptions {
             output.trace(event.direction, event.line),
         }
       : {}),
+    ...context.client,
   };
 }
 

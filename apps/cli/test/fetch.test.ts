@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
 import { readFile, rm, stat, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { sanitiseHost } from "../src/fetch/maildir-name";
 import {
   CLI,
   type Fixture,
@@ -57,8 +59,16 @@ describe("fetch into a Maildir", () => {
     expect(first.out).toMatch(/^stored 6 messages \(.+\) in .*Mail\n$/);
     const { files, tmp } = await readMaildir(dir);
     expect(tmp).toEqual([]);
-    expect([...files.keys()].every((k) => /^new\/pop3\.[0-9a-f]{40}$/.test(k))).toBe(true);
-    expect(sorted([...files.values()])).toEqual(sorted(messages));
+    // Maildir names: time.M<usec>P<pid>Q<n>.host,S=<size>, sorting by arrival (message order).
+    const host = sanitiseHost(hostname());
+    const names = [...files.keys()].sort();
+    for (const name of names) {
+      const match = /^new\/(\d{10})\.M(\d{6})P(\d+)Q(\d+)\.([^/:,]+),S=(\d+)$/.exec(name);
+      expect(match, name).not.toBeNull();
+      expect(match?.[5]).toBe(host);
+      expect(Number(match?.[6])).toBe(files.get(name)?.length);
+    }
+    expect(names.map((n) => files.get(n))).toEqual(messages);
     expect(f.server.messages(USER)).toHaveLength(6);
     expect(f.server.deletions).toEqual([]);
 
@@ -112,6 +122,7 @@ describe("fetch into a Maildir", () => {
       deleted: 0,
       committed: null,
       interrupted: false,
+      forced: false,
       exitCode: 0,
     });
   });

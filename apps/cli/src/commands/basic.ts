@@ -7,7 +7,6 @@ import { type Capabilities, serializeCapability } from "pop3-core";
 import { CliError, EXIT, type ExitCode, toCliError } from "../errors";
 import { formatBytes, table } from "../output";
 import { type Context, openSession } from "../session";
-import { consumeNow } from "./fetch";
 
 /** Runs `body` on a session; QUIT at the end, RSET + QUIT (nothing deleted) after an error. */
 export async function withSession<T>(
@@ -107,7 +106,8 @@ async function download(
 ): Promise<ExitCode> {
   const { output } = context;
   const size = await withSession(context, true, async (client) => {
-    const stream = consumeNow(await fetch(client));
+    // pop3-client keeps an early stream error for the reader (no listener needed here).
+    const stream = await fetch(client);
     if (outputFile === undefined && output.json) {
       // --json promises a JSON document on stdout, so the bytes (any octets: 8-bit, CRLF) travel
       // base64-encoded inside it: {msg, [lines,] size, base64}.

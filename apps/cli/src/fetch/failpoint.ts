@@ -3,7 +3,7 @@
  * fetch reaches the point `<name>`, it writes `failpoint <name> <n>` to stderr and stops there,
  * waiting to be killed (the tests send SIGKILL). Without the variable this does nothing.
  *
- * Points: maildir-tmp-written, maildir-renamed, mbox-partial, mbox-appended, recorded,
+ * Points: maildir-tmp-written, maildir-intent, maildir-renamed, mbox-partial, mbox-appended, recorded,
  * marked-deleted, before-quit.
  *
  * Only in the test build: tsup replaces `__POP3_CLI_FAILPOINTS__` with `false` unless

@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 
 /** fsync a directory, so that names created, renamed or removed in it survive a crash. */
@@ -11,17 +11,50 @@ export async function fsyncDir(path: string): Promise<void> {
   }
 }
 
-/** `mkdir -p`, then fsync the parent of every directory it created. */
+/**
+ * `mkdir -p`, then fsync the parent of every directory it created.
+ *
+ * Not `mkdir(path, { recursive: true })`: Node 20's recursive mkdir loops for ever, at 100 % CPU,
+ * when a directory exists but refuses to hold a new one with ENOENT (under /proc, or a FUSE mount
+ * whose daemon misbehaves): it retries the child, gets ENOENT, retries the parent, gets EEXIST,
+ * and so on. Here each level is created once, from the deepest existing ancestor down, and the
+ * first error is the answer.
+ */
 export async function makeDirDurably(path: string): Promise<void> {
-  const first = await mkdir(path, { recursive: true, mode: 0o700 });
-  if (first === undefined) return;
-  // Every directory from `first` down to `path` is new: sync each one's parent.
-  const created: string[] = [];
-  for (let dir = path; dir.length >= first.length; dir = dirname(dir)) {
-    created.push(dir);
-    if (dir === first) break;
+  const missing: string[] = [];
+  let dir = path;
+  for (;;) {
+    try {
+      if (!(await stat(dir)).isDirectory()) throw notADirectory(dir);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+    missing.push(dir);
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
   }
-  for (const dir of created) await fsyncDir(dirname(dir));
+  const created: string[] = [];
+  for (const each of missing.reverse()) {
+    try {
+      await mkdir(each, { mode: 0o700 });
+      created.push(each);
+    } catch (error) {
+      // Made by someone else meanwhile: fine if it is a directory.
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      if (!(await stat(each)).isDirectory()) throw notADirectory(each);
+    }
+  }
+  for (const each of created) await fsyncDir(dirname(each));
+}
+
+function notADirectory(path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${path}'`), {
+    code: "ENOTDIR",
+    syscall: "mkdir",
+    path,
+  });
 }
 
 /** Replaces a file atomically: write aside, fsync, rename over, fsync the directory. */

@@ -3,8 +3,12 @@ import { formatBytes, type Output } from "../output";
 
 /**
  * What `fetch` tells as it goes: NDJSON events on stdout with --json, a progress bar (messages,
- * bytes, ETA) on stderr when that is a terminal, otherwise nothing until the summary.
+ * bytes, ETA) on stderr when that is a terminal, otherwise nothing until the summary. `verbose`
+ * adds a line per message on stderr; `quiet` leaves only warnings and errors (no bar, no notes,
+ * no summary line). The JSON events are the same at every verbosity.
  */
+export type Verbosity = "quiet" | "normal" | "verbose";
+
 export type FetchEvent =
   | {
       event: "start";
@@ -21,6 +25,7 @@ export type FetchEvent =
   | { event: "skipped"; msg: number; uid: string; size: number; reason: "too-large" | "limit" }
   | { event: "failed"; msg: number; uid: string; error: string; code: string }
   | { event: "marked-deleted"; msg: number; uid: string }
+  | { event: "warning"; msg: number; uid: string; code: string; message: string }
   | {
       event: "done";
       stored: number;
@@ -30,6 +35,8 @@ export type FetchEvent =
       deleted: number;
       committed: boolean | null;
       interrupted: boolean;
+      /** The stop could not wait for the current message: the connection was cut (no QUIT). */
+      forced: boolean;
       exitCode: number;
       /** Why the run stopped early (the connection broke, a local write failed), if it did. */
       error?: string;
@@ -41,6 +48,7 @@ const PROGRESS_STEP = 256 * 1024;
 
 export class FetchReporter {
   readonly #output: Output;
+  readonly #verbosity: Verbosity;
   #bar: cliProgress.SingleBar | undefined;
   #lastReported = 0;
   #doneBytes = 0;
@@ -48,8 +56,24 @@ export class FetchReporter {
   #totalMessages = 0;
   #totalBytes = 0;
 
-  constructor(output: Output) {
+  constructor(output: Output, verbosity: Verbosity = "normal") {
     this.#output = output;
+    this.#verbosity = verbosity;
+  }
+
+  get quiet(): boolean {
+    return this.#verbosity === "quiet";
+  }
+
+  /** A note on stderr (not with --json or --quiet). */
+  note(message: string): void {
+    if (this.#output.json || this.quiet) return;
+    this.#log(message, "note");
+  }
+
+  /** A warning on stderr, at every verbosity (and with --json too: stderr is not the events). */
+  warn(message: string): void {
+    this.#log(message, "warn");
   }
 
   emit(event: FetchEvent): void {
@@ -58,20 +82,38 @@ export class FetchReporter {
       case "start":
         this.#totalMessages = event.messages;
         this.#totalBytes = event.octets;
+        this.#verbose(
+          `${event.account}: ${event.onServer} on the server, ${event.alreadyStored} stored before, ${event.skipped} skipped, fetching ${event.messages} (${formatBytes(event.octets)})`,
+        );
         this.#startBar();
         break;
       case "stored":
         this.#doneMessages += 1;
         this.#doneBytes += event.size;
         this.#update(this.#doneBytes);
+        this.#verbose(
+          `message ${event.msg} (${event.uid}): stored, ${formatBytes(event.size)}, ${event.location}`,
+        );
         break;
       case "failed":
+        if (this.#output.json) break;
+        // pop3-client's errors often start "message 4: …" already: say it once.
+        this.#log(
+          `message ${event.msg} (${event.uid}): ${withoutPrefix(event.error, event.msg)}`,
+          "warn",
+        );
+        break;
+      case "warning":
+        // The client's own words ("message 4: LIST said …"), on stderr even with --json.
+        this.#log(event.message, "warn");
+        break;
       case "skipped":
-        if (event.event === "failed")
-          // pop3-client's errors often start "message 4: …" already: say it once.
-          this.#log(
-            `message ${event.msg} (${event.uid}): ${event.error.replace(new RegExp(`^message ${event.msg}: `), "")}`,
-          );
+        this.#verbose(
+          `message ${event.msg} (${event.uid}): skipped, ${event.reason === "too-large" ? `${formatBytes(event.size)} is over --max-size` : "over --limit"}`,
+        );
+        break;
+      case "marked-deleted":
+        this.#verbose(`message ${event.msg} (${event.uid}): marked for deletion`);
         break;
       case "done":
         this.#bar?.stop();
@@ -102,18 +144,23 @@ export class FetchReporter {
     this.#bar = undefined;
   }
 
-  #log(message: string): void {
-    if (this.#output.json) return;
+  #verbose(message: string): void {
+    if (this.#verbosity === "verbose" && !this.#output.json) this.#log(message, "note");
+  }
+
+  #log(message: string, kind: "note" | "warn"): void {
     if (this.#bar !== undefined) {
       // Keep the bar on its own line.
       this.#output.stderr.write("\r\u001b[K");
     }
-    this.#output.warn(message);
+    if (kind === "warn") this.#output.warn(message);
+    else this.#output.note(message);
   }
 
   #startBar(): void {
     const stderr = this.#output.stderr;
-    if (this.#output.json || stderr.isTTY !== true || this.#totalMessages === 0) return;
+    if (this.#output.json || this.#verbosity !== "normal") return;
+    if (stderr.isTTY !== true || this.#totalMessages === 0) return;
     const bar = new cliProgress.SingleBar(
       {
         stream: stderr,
@@ -142,4 +189,8 @@ export class FetchReporter {
       size: formatBytes(this.#totalBytes),
     };
   }
+}
+
+function withoutPrefix(text: string, msg: number): string {
+  return text.replace(new RegExp(`^message ${msg}: `), "");
 }
