@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import type { SecureContext, SecureContextOptions } from "node:tls";
-import type { PasswordHashPool } from "./auth/hash-pool";
-import type { LoginDelayTracker, LoginThrottle } from "./auth/throttle";
-import type { ResolvedOptions } from "./options";
+import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
+import { PasswordHashPool } from "./auth/hash-pool";
+import { LoginDelayTracker, LoginThrottle } from "./auth/throttle";
+import type { ResolvedOptions, TlsOptions } from "./options";
 
 /** Counters of one server since it started. */
 export interface ServerStats {
@@ -66,4 +66,52 @@ export interface TlsSetup {
  */
 export function uniqueTimestamp(hostname: string): string {
   return `<${process.pid}.${randomBytes(8).toString("hex")}.${Date.now()}@${hostname}>`;
+}
+
+/** The shared parts of a server built from its options: counters, throttles, hash pool, TLS. */
+export function createServerContext(options: ResolvedOptions): ServerContext {
+  const { limits } = options;
+  return {
+    options,
+    stats: emptyStats(),
+    tls: options.tls === undefined ? undefined : tlsSetup(options.tls),
+    throttle: new LoginThrottle({
+      baseDelayMs: limits.failedLoginDelayMs,
+      maxDelayMs: limits.maxFailedLoginDelayMs,
+      maxFailuresPerAddress: limits.maxFailedLoginsPerAddress,
+      maxFailuresPerUser: limits.maxFailedLoginsPerUser,
+      resetAfterMs: limits.failedLoginWindowMs,
+    }),
+    hashPool: new PasswordHashPool({
+      concurrency: limits.passwordHashConcurrency,
+      maxQueue: limits.passwordHashQueueLength,
+      queueTimeoutMs: limits.passwordHashQueueTimeoutMs,
+    }),
+    loginDelays: new LoginDelayTracker(),
+  };
+}
+
+function tlsSetup(options: TlsOptions): TlsSetup {
+  const base = {
+    minVersion: options.minVersion,
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
+  };
+  const secureContext = createSecureContext({ ...base, key: options.key, cert: options.cert });
+  const byName = new Map<string, SecureContext>();
+  for (const [name, pair] of Object.entries(options.sni ?? {})) {
+    byName.set(
+      name.toLowerCase(),
+      createSecureContext({ ...base, key: pair.key, cert: pair.cert }),
+    );
+  }
+  return {
+    secureContext,
+    contextOptions: { ...base, key: options.key, cert: options.cert },
+    SNICallback: (servername, callback) => {
+      const name = servername.toLowerCase();
+      // An exact name, else a wildcard entry for its parent domain, else the default pair.
+      const wildcard = `*.${name.slice(name.indexOf(".") + 1)}`;
+      callback(null, byName.get(name) ?? byName.get(wildcard) ?? secureContext);
+    },
+  };
 }

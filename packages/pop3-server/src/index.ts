@@ -31,6 +31,6 @@ export {
   parseProxyHeader,
   readProxyHeader,
 } from "./proxy-protocol";
-export { createServer, type Pop3Server, type ServerAddresses } from "./server";
+export { createServer, type Pop3Server, type ServeOptions, type ServerAddresses } from "./server";
 export * from "./store/index";
 export type { Maildrop, MailStore, MessageInfo } from "./store/types";

@@ -1,4 +1,5 @@
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import type { Slot } from "./admission";
 import type { TlsSetup } from "./context";
@@ -81,7 +82,7 @@ export function runListenerSteps(
  * Closes a connection that is over a limit. A plain one is told why in a POP3 line (a TLS one
  * cannot be, before its handshake); a client that does not read that line is not waited for.
  */
-export function refuseConnection(socket: Socket, tell: boolean, closeTimeoutMs: number): void {
+export function refuseConnection(socket: Duplex, tell: boolean, closeTimeoutMs: number): void {
   if (!tell) {
     socket.destroy();
     return;

@@ -4,25 +4,27 @@ import {
   type Server as NetServer,
   type Socket,
 } from "node:net";
-import { createSecureContext, type SecureContext } from "node:tls";
-import { Admission } from "./admission";
-import { PasswordHashPool } from "./auth/hash-pool";
-import { LoginDelayTracker, LoginThrottle } from "./auth/throttle";
+import type { Duplex } from "node:stream";
+import { Admission, type Slot } from "./admission";
 import { Connection } from "./connection";
-import { emptyStats, type ServerContext, type ServerStats, type TlsSetup } from "./context";
+import { createServerContext, type ServerStats } from "./context";
+import { ConfigError } from "./errors";
 import { type ListenerSteps, refuseConnection, runListenerSteps } from "./listener-steps";
-import {
-  type ResolvedOptions,
-  resolveOptions,
-  type ServerOptions,
-  type TlsOptions,
-} from "./options";
+import { type ResolvedOptions, resolveOptions, type ServerOptions } from "./options";
+import { serverHandshake } from "./tls-handshake";
 
 export interface ServerAddresses {
   /** The plain (and STLS) listener, when configured. */
   readonly plain?: AddressInfo;
   /** The implicit-TLS listener, when configured. */
   readonly implicitTls?: AddressInfo;
+}
+
+export interface ServeOptions {
+  /** The client's address, for the per-address limits, login throttling and logs. */
+  readonly remoteAddress?: string;
+  /** TLS from the first byte, as on the implicit-TLS listener (needs `tls`). Default false. */
+  readonly implicitTls?: boolean;
 }
 
 export interface Pop3Server extends AsyncDisposable {
@@ -34,6 +36,14 @@ export interface Pop3Server extends AsyncDisposable {
    * `shutdownGraceMs + closeTimeoutMs` whatever the clients do.
    */
   close(): Promise<void>;
+  /**
+   * Serves one client over `stream`, any duplex byte stream: an in-memory pair in a test, a
+   * socket accepted by code of your own, a pipe. It is a connection like one of the plain
+   * listener (with `implicitTls`, of the implicit-TLS one): the same session, limits, counters
+   * and shutdown; STLS runs a real TLS handshake over the stream. `listen()` is not needed.
+   * Resolves once the connection has closed and its maildrop is released.
+   */
+  serve(stream: Duplex, options?: ServeOptions): Promise<void>;
   /** A copy of the counters. */
   stats(): Readonly<ServerStats>;
   readonly options: ResolvedOptions;
@@ -43,77 +53,112 @@ export interface Pop3Server extends AsyncDisposable {
 export function createServer(input: ServerOptions): Pop3Server {
   const options = resolveOptions(input);
   const { limits, logger } = options;
-  const stats = emptyStats();
-  const tls = options.tls === undefined ? undefined : tlsSetup(options.tls);
-  const context: ServerContext = {
-    options,
-    stats,
-    tls,
-    throttle: new LoginThrottle({
-      baseDelayMs: limits.failedLoginDelayMs,
-      maxDelayMs: limits.maxFailedLoginDelayMs,
-      maxFailuresPerAddress: limits.maxFailedLoginsPerAddress,
-      maxFailuresPerUser: limits.maxFailedLoginsPerUser,
-      resetAfterMs: limits.failedLoginWindowMs,
-    }),
-    hashPool: new PasswordHashPool({
-      concurrency: limits.passwordHashConcurrency,
-      maxQueue: limits.passwordHashQueueLength,
-      queueTimeoutMs: limits.passwordHashQueueTimeoutMs,
-    }),
-    loginDelays: new LoginDelayTracker(),
-  };
+  const context = createServerContext(options);
+  const { stats, tls } = context;
   const admission = new Admission(limits);
   /** Accepted sockets not yet in a session (TLS handshake, PROXY header): shutdown ends them. */
-  const starting = new Set<Socket>();
+  const starting = new Set<Duplex>();
   const connections = new Set<Connection>();
   const listeners: NetServer[] = [];
   let closing: Promise<void> | undefined;
 
   /**
-   * A new TCP connection, on any listener: it takes a slot now, before any handshake, and gives
-   * it back when the socket closes. `plainText`: a refusal can be told in a POP3 line.
+   * Takes a slot for a new connection, before any handshake; it is given back when the stream
+   * closes. `peer`: the stream's own peer, for logs; `address`: the client's, undefined until a
+   * PROXY header names it. `tell`: a refusal can be told in a POP3 line. Undefined when refused
+   * (the stream is then closed).
    */
-  function onTcpConnection(socket: Socket, steps: ListenerSteps, plainText: boolean): void {
-    socket.on("error", () => {});
-    const peer = socket.remoteAddress ?? "unknown";
-    const slot =
-      closing !== undefined ? "closing" : admission.admit(steps.proxy ? undefined : peer);
+  function admit(stream: Duplex, peer: string, address: string | undefined, tell: boolean) {
+    stream.on("error", () => {});
+    const slot = closing !== undefined ? "closing" : admission.admit(address);
     if (typeof slot === "string") {
       stats.connectionsRejected += 1;
       logger.warn({ address: peer, refusal: slot }, "connection refused: limit reached");
-      refuseConnection(socket, plainText && !steps.proxy, limits.closeTimeoutMs);
-      return;
+      refuseConnection(stream, tell, limits.closeTimeoutMs);
+      return undefined;
     }
     stats.connections += 1;
     stats.activeConnections += 1;
-    starting.add(socket);
+    starting.add(stream);
     let released = false;
     const release = (): void => {
       if (released) return;
       released = true;
-      starting.delete(socket);
+      starting.delete(stream);
       slot.release();
       stats.activeConnections -= 1;
     };
-    socket.once("close", release);
+    stream.once("close", release);
     // Evicted before a session started (still in the handshake or the PROXY header).
-    slot.onEvict(() => socket.destroy());
-    runListenerSteps(socket, slot, steps, (ready, remoteAddress) => {
-      starting.delete(socket);
-      // A TLS socket wraps the TCP one; whichever reports the close first frees the slot.
-      if (ready !== socket) ready.once("close", release);
-      const connection = new Connection(context, ready, {
-        remoteAddress,
-        onLogin: () => slot.loggedIn(),
-        onClosed: () => connections.delete(connection),
-      });
-      slot.onEvict(() =>
-        connection.terminate({ ok: false, code: "SYS/TEMP", text: "server busy, try later" }),
-      );
-      connections.add(connection);
-      connection.start();
+    slot.onEvict(() => stream.destroy());
+    return { slot, release };
+  }
+
+  /** The session starts on `ready` (the stream itself, or the TLS socket around it). */
+  function startSession(
+    stream: Duplex,
+    ready: Duplex,
+    admitted: { readonly slot: Slot; readonly release: () => void },
+    remoteAddress: string,
+  ): Connection {
+    starting.delete(stream);
+    // A TLS socket wraps the TCP one; whichever reports the close first frees the slot.
+    if (ready !== stream) ready.once("close", admitted.release);
+    const connection = new Connection(context, ready, {
+      remoteAddress,
+      onLogin: () => admitted.slot.loggedIn(),
+      onClosed: () => connections.delete(connection),
     });
+    admitted.slot.onEvict(() =>
+      connection.terminate({ ok: false, code: "SYS/TEMP", text: "server busy, try later" }),
+    );
+    connections.add(connection);
+    connection.start();
+    return connection;
+  }
+
+  /** A new TCP connection, on any listener. `plainText`: it is not TLS from the first byte. */
+  function onTcpConnection(socket: Socket, steps: ListenerSteps, plainText: boolean): void {
+    const peer = socket.remoteAddress ?? "unknown";
+    const admitted = admit(socket, peer, steps.proxy ? undefined : peer, plainText && !steps.proxy);
+    if (admitted === undefined) return;
+    runListenerSteps(socket, admitted.slot, steps, (ready, remoteAddress) => {
+      startSession(socket, ready, admitted, remoteAddress);
+    });
+  }
+
+  async function serve(stream: Duplex, serveOptions: ServeOptions = {}): Promise<void> {
+    const address = serveOptions.remoteAddress ?? "unknown";
+    const implicitTls = serveOptions.implicitTls === true;
+    if (implicitTls && tls === undefined) {
+      throw new ConfigError("serve: implicitTls needs the tls option (key and cert)");
+    }
+    const admitted = admit(stream, address, address, !implicitTls);
+    if (admitted === undefined) return;
+    const session = new Promise<Connection | undefined>((resolve) => {
+      const begin = (ready: Duplex): void => {
+        const connection = startSession(stream, ready, admitted, address);
+        // After STLS the TLS socket may outlive an in-memory stream's close event: the session's
+        // own end gives the slot back too.
+        void connection.whenClosed().then(admitted.release);
+        resolve(connection);
+      };
+      if (!implicitTls || tls === undefined) {
+        begin(stream);
+        return;
+      }
+      serverHandshake(stream, {
+        setup: tls,
+        timeoutMs: limits.tlsHandshakeTimeoutMs,
+        onSecure: begin,
+        onFailure: (reason) => {
+          logger.debug({ address }, reason);
+          resolve(undefined);
+        },
+      });
+    });
+    // A failed or abandoned handshake resolves `session` too (to undefined).
+    await (await session)?.whenClosed();
   }
 
   async function listen(): Promise<ServerAddresses> {
@@ -187,6 +232,7 @@ export function createServer(input: ServerOptions): Pop3Server {
   return {
     options,
     listen,
+    serve,
     close,
     stats: () => ({ ...stats }),
     [Symbol.asyncDispose]: close,
@@ -201,29 +247,4 @@ function bind(server: NetServer, host: string, port: number): Promise<AddressInf
       resolve(server.address() as AddressInfo);
     });
   });
-}
-
-function tlsSetup(options: TlsOptions): TlsSetup {
-  const base = {
-    minVersion: options.minVersion,
-    ...(options.ca === undefined ? {} : { ca: options.ca }),
-  };
-  const secureContext = createSecureContext({ ...base, key: options.key, cert: options.cert });
-  const byName = new Map<string, SecureContext>();
-  for (const [name, pair] of Object.entries(options.sni ?? {})) {
-    byName.set(
-      name.toLowerCase(),
-      createSecureContext({ ...base, key: pair.key, cert: pair.cert }),
-    );
-  }
-  return {
-    secureContext,
-    contextOptions: { ...base, key: options.key, cert: options.cert },
-    SNICallback: (servername, callback) => {
-      const name = servername.toLowerCase();
-      // An exact name, else a wildcard entry for its parent domain, else the default pair.
-      const wildcard = `*.${name.slice(name.indexOf(".") + 1)}`;
-      callback(null, byName.get(name) ?? byName.get(wildcard) ?? secureContext);
-    },
-  };
 }

@@ -1,4 +1,4 @@
-import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
 import type { TlsSetup } from "./context";
 
@@ -13,12 +13,12 @@ export interface HandshakeOptions {
 }
 
 /**
- * Runs the server side of a TLS handshake on an accepted socket: the implicit-TLS port, a PROXY
- * connection after its header, and STLS all come here. A client that sends nothing, or half a
+ * Runs the server side of a TLS handshake on an accepted socket, or any duplex stream given to
+ * `serve`: the implicit-TLS port, a PROXY connection after its header, and STLS all come here. A client that sends nothing, or half a
  * ClientHello, is closed when the time is up — a handshake that is only logged would hold its
  * file descriptor for ever.
  */
-export function serverHandshake(socket: Socket, options: HandshakeOptions): TLSSocket {
+export function serverHandshake(socket: Duplex, options: HandshakeOptions): TLSSocket {
   // The TLS socket reports the stream's errors from now on; the raw one must not throw unheard.
   socket.on("error", () => {});
   const secure = new TLSSocket(socket, {

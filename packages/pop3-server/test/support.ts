@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { connect as netConnect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Duplex } from "node:stream";
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "node:tls";
 import { LINE_TOO_LONG, LineReader, MultilineDecoder } from "pop3-core";
 import {
@@ -109,6 +110,14 @@ export class RawClient {
   private constructor(socket: Socket) {
     this.socket = socket;
     this.#listen(socket);
+  }
+
+  /**
+   * A client over any duplex stream (an in-memory pair given to `server.serve`). RawClient's own
+   * methods use only what a Duplex has; `socket` is then that stream, not a real socket.
+   */
+  static over(stream: Duplex): RawClient {
+    return new RawClient(stream as Socket);
   }
 
   static async connect(
