@@ -1,6 +1,8 @@
 // Markdown for the benchmark report (docs/BENCHMARKS.md, written by run.mjs) and for the tables
 // server.bench.mjs prints: every figure next to its ratio against the peer measured in the same run.
 
+import { importCostSection } from "./import-cost.mjs";
+
 const MB = 1e6;
 const KB = 1000;
 
@@ -356,7 +358,7 @@ export function parseCodecOutput(text) {
 
 // ---- the whole report ----
 
-export function fullReport({ machine, server, client, codec, commands }) {
+export function fullReport({ machine, server, client, codec, importCost, commands }) {
   const targets = server ? targetRows(server) : [];
   const machineRows = [
     ["date", machine.date],
@@ -395,6 +397,8 @@ export function fullReport({ machine, server, client, codec, commands }) {
     clientSection(client),
     "",
     codecSection(codec),
+    "",
+    importCostSection(importCost),
     "",
   ].join("\n");
 }

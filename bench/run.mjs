@@ -91,6 +91,20 @@ for (const name of ["client", "server"]) {
   }
 }
 
+// Cold import cost of the packages (import-cost.mjs): fresh Node processes, one at a time.
+{
+  const file = join(data, "import-cost.json");
+  rmSync(file, { force: true });
+  const r = await runNode(join(here, "import-cost.mjs"), { ...childEnv, BENCH_JSON_OUT: file });
+  try {
+    if (r.code !== 0) throw new Error(`import-cost.mjs exited with ${r.code}`);
+    results.importCost = readJson(file);
+  } catch (error) {
+    failed += 1;
+    results.importCost = { error: error.message };
+  }
+}
+
 // 4. the report
 const git = (...args) => {
   try {
@@ -122,6 +136,7 @@ const report = fullReport({
   server,
   client: results.client,
   codec,
+  importCost: results.importCost,
   commands: `\`${[...knobs, "pnpm bench"].join(" ")}\`, ${((performance.now() - started) / 1000).toFixed(0)} s`,
 });
 mkdirSync(dirname(reportPath), { recursive: true });

@@ -8,4 +8,7 @@ export default defineConfig({
   dts: { compilerOptions: { ignoreDeprecations: "6.0" } },
   sourcemap: true,
   clean: true,
+  // src/options.ts loads zod lazily with createRequire(import.meta.url): the CommonJS build needs
+  // import.meta.url shimmed (from __filename).
+  shims: true,
 });
