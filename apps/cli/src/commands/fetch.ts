@@ -73,7 +73,8 @@ export function fetchOptionsOf(command: Command): FetchOptions {
 export async function fetchCommand(context: Context, options: FetchOptions): Promise<ExitCode> {
   const { output } = context;
   const stop = stopOnSignals(() => {
-    if (!output.json && options.quiet !== true) {
+    // On stderr, with --json too (stdout carries the events).
+    if (options.quiet !== true) {
       output.note("\nstopping after the current message (again to stop at once)…");
     }
   });

@@ -1,5 +1,6 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
+import { constants } from "node:os";
 
 /**
  * Delivery to a mail delivery agent (procmail, maildrop, dovecot-lda, a script): each message is
@@ -122,17 +123,20 @@ export async function pipeToMda(chunks: AsyncIterable<Uint8Array>, run: MdaRun):
         `the MDA did not exit within ${run.timeoutMs / 1000} s after the message; killed${said(output)}`,
       );
     }
+    if (status.signal !== null) {
+      throw new MdaError("MDA_SIGNAL", `the MDA was killed by ${status.signal}${said(output)}`);
+    }
+    if (status.code !== 0) {
+      throw new MdaError(
+        "MDA_FAILED",
+        `the MDA exited with status ${status.code}${signalled(status.code)}${said(output)}`,
+      );
+    }
     if (inputError !== undefined) {
       throw new MdaError(
         "MDA_INPUT",
         `the MDA stopped reading before the end of the message (${inputError.code ?? inputError.message}); not counted as delivered${said(output)}`,
       );
-    }
-    if (status.signal !== null) {
-      throw new MdaError("MDA_SIGNAL", `the MDA was killed by ${status.signal}${said(output)}`);
-    }
-    if (status.code !== 0) {
-      throw new MdaError("MDA_FAILED", `the MDA exited with status ${status.code}${said(output)}`);
     }
     return received;
   } finally {
@@ -179,16 +183,21 @@ function mdaFailure(
   }
   if (error.code === "MDA_TIMEOUT")
     return new MdaError("MDA_TIMEOUT", `${error.message}${said(output)}`);
-  const how =
-    status.signal !== null && status.signal !== "SIGKILL"
-      ? `was killed by ${status.signal}`
-      : status.code !== null
-        ? `exited with status ${status.code}`
-        : "stopped";
-  return new MdaError(
-    "MDA_INPUT",
-    `the MDA ${how} before reading the whole message; not counted as delivered${said(output)}`,
-  );
+  const early = "before reading the whole message; not counted as delivered";
+  if (status.signal !== null && status.signal !== "SIGKILL") {
+    return new MdaError(
+      "MDA_SIGNAL",
+      `the MDA was killed by ${status.signal} ${early}${said(output)}`,
+    );
+  }
+  if (status.code !== null && status.code !== 0) {
+    return new MdaError(
+      "MDA_FAILED",
+      `the MDA exited with status ${status.code}${signalled(status.code)} ${early}${said(output)}`,
+    );
+  }
+  const how = status.code === 0 ? "exited with status 0" : "stopped reading";
+  return new MdaError("MDA_INPUT", `the MDA ${how} ${early}${said(output)}`);
 }
 
 async function waitOrKill(
@@ -210,6 +219,13 @@ function killGroup(child: ChildProcessWithoutNullStreams): void {
   } catch {
     child.kill("SIGKILL");
   }
+}
+
+/** A shell reports a command killed by signal n as status 128 + n. */
+function signalled(code: number | null): string {
+  if (code === null || code <= 128 || code > 128 + 64) return "";
+  const name = Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0];
+  return name === undefined ? "" : ` (a command it ran was killed by ${name})`;
 }
 
 function said(output: string): string {

@@ -31,7 +31,8 @@ export async function fetchMessages(run: FetchRun, plan: readonly PlanItem[]): P
       const outcome = await fetchOne(run, item);
       if (outcome === "stop") break;
       if (outcome === "failed") continue;
-      storedAt = undefined; // just now
+      // Just recorded; stored before (--all) it keeps its first date.
+      storedAt = run.state?.get(run.account, item.uid)?.at;
     } else if (item.adopt === true) {
       await recordAdopted(run, item);
     }
