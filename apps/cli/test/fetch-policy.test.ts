@@ -1,5 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   type Fixture,
@@ -213,5 +214,34 @@ describe("--quiet and --verbose", () => {
         .filter((e) => e !== "progress");
     expect(shape(a.out)).toEqual(shape(b.out));
     expect(b.err).toBe("");
+  });
+});
+
+describe("fetch --help", () => {
+  it("lists every fetch flag, and the README's fetch section explains each", async () => {
+    const help = await runCli(f.home, ["fetch", "--help"]);
+    expect(help.code).toBe(0);
+    const own = help.out.slice(0, help.out.indexOf("Global Options:"));
+    const flags = [...own.matchAll(/^ {2}(?:-\w, )?(--[a-z-]+)/gm)]
+      .map((m) => m[1] as string)
+      .filter((flag) => flag !== "--help");
+    expect(flags).toEqual(
+      expect.arrayContaining([
+        "--mda",
+        "--mda-timeout",
+        "--keep",
+        "--delete-after",
+        "--size-mismatch",
+        "--quiet",
+        "--verbose",
+      ]),
+    );
+    const readme = await readFile(fileURLToPath(new URL("../README.md", import.meta.url)), "utf8");
+    const section = readme.slice(
+      readme.indexOf("\n## fetch"),
+      readme.indexOf("\n### Crash safety"),
+    );
+    for (const flag of flags)
+      expect(section, flag).toMatch(new RegExp(`^\\| \`(-\\w\`, \`)?${flag}\\b`, "m"));
   });
 });

@@ -44,7 +44,10 @@ export function declareFetchOptions(command: Command): Command {
     .option("--all", "ignore what was fetched before (a Maildir still never gets a message twice)")
     .option("--max-size <size>", "skip messages larger than this (e.g. 10M)", size)
     .option("--limit <n>", "fetch at most n messages this time", count)
-    .option("--state <file>", "where to remember fetched UIDLs (default: beside the destination)")
+    .option(
+      "--state <file>",
+      "where to remember fetched UIDLs (default: beside the destination; for --mda in ~/.local/state/pop3-cli)",
+    )
     .addOption(
       new Option(
         "--size-mismatch <mode>",
