@@ -1,4 +1,5 @@
 export { describeMatch, matchLine } from "./match";
+export { MemoryEnd, memoryPair } from "./memory-pair";
 export {
   createMemoryTransport,
   type MemoryTransport,
@@ -11,13 +12,6 @@ export {
   TranscriptSyntaxError,
 } from "./parse";
 export {
-  type ReferenceConnection,
-  type ReferenceConnectionHandlers,
-  type ReferenceMessage,
-  ReferenceServer,
-  type ReferenceServerOptions,
-} from "./reference-server";
-export {
   formatFailure,
   type RunOptions,
   runTranscript,
@@ -26,7 +20,11 @@ export {
   type TranscriptFailure,
   type TranscriptResult,
 } from "./run";
-export { createSocketTransport, type SocketTransportOptions } from "./socket-transport";
+export {
+  createSocketTransport,
+  type SocketTransportOptions,
+  StreamConnection,
+} from "./socket-transport";
 export {
   readTranscript,
   seedTestServer,

@@ -1,5 +1,6 @@
-import { connect as netConnect, type Socket } from "node:net";
-import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "node:tls";
+import { connect as netConnect } from "node:net";
+import type { Duplex } from "node:stream";
+import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
 import { serverIdentity } from "pop3-client";
 import type { ConnectionSink, TranscriptConnection, TranscriptTransport } from "./transport";
 import type { Transcript } from "./types";
@@ -39,21 +40,30 @@ export function createSocketTransport(options: SocketTransportOptions): Transcri
             "secureConnect",
           )
         : await opened(netConnect({ host, port: options.port }), "connect");
-      return new SocketConnection(socket, sink, host, options);
+      return new StreamConnection(socket, sink, host, options);
     },
   };
   const seed = options.seed;
   return seed === undefined ? transport : { ...transport, prepare: (t) => seed(t) };
 }
 
-class SocketConnection implements TranscriptConnection {
-  #socket: Socket;
+/**
+ * A client connection over a byte stream: a TCP or TLS socket, or one end of the in-memory pair
+ * of `createMemoryTransport`. `startTls` is a real handshake (`node:tls`) over the same stream.
+ */
+export class StreamConnection implements TranscriptConnection {
+  #socket: Duplex;
   readonly #sink: ConnectionSink;
   readonly #host: string;
-  readonly #options: SocketTransportOptions;
+  readonly #options: Pick<SocketTransportOptions, "tlsOptions">;
   #error: Error | undefined;
 
-  constructor(socket: Socket, sink: ConnectionSink, host: string, options: SocketTransportOptions) {
+  constructor(
+    socket: Duplex,
+    sink: ConnectionSink,
+    host: string,
+    options: Pick<SocketTransportOptions, "tlsOptions">,
+  ) {
     this.#socket = socket;
     this.#sink = sink;
     this.#host = host;
@@ -96,14 +106,14 @@ class SocketConnection implements TranscriptConnection {
   };
   readonly #onClose = (): void => this.#sink.end(this.#error);
 
-  #attach(socket: Socket): void {
+  #attach(socket: Duplex): void {
     socket.on("data", this.#onData);
     socket.on("end", this.#onEnd);
     socket.on("error", this.#onError);
     socket.on("close", this.#onClose);
   }
 
-  #detach(socket: Socket): void {
+  #detach(socket: Duplex): void {
     socket.off("data", this.#onData);
     socket.off("end", this.#onEnd);
     socket.off("error", this.#onError);
@@ -120,7 +130,7 @@ class SocketConnection implements TranscriptConnection {
  */
 function serverName(
   host: string,
-  options: SocketTransportOptions,
+  options: Pick<SocketTransportOptions, "tlsOptions">,
 ): Pick<ConnectionOptions, "servername" | "checkServerIdentity"> {
   const identity = serverIdentity(host, options.tlsOptions?.servername);
   const custom = options.tlsOptions?.checkServerIdentity;
@@ -136,7 +146,7 @@ function serverName(
 }
 
 /** Resolves once `event` fired, rejects on an error or close before it. */
-function opened<S extends Socket | TLSSocket>(socket: S, event: string): Promise<S> {
+export function opened<S extends Duplex>(socket: S, event: string): Promise<S> {
   return new Promise((resolve, reject) => {
     const fail = (error?: Error): void => {
       cleanup();

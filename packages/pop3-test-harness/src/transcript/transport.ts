@@ -21,9 +21,9 @@ export interface TranscriptConnection {
 }
 
 /**
- * What `runTranscript` talks to: the in-memory reference server (`createMemoryTransport`) or any
- * server on a host and port (`createSocketTransport`). Both see only bytes; all framing and
- * matching is the runner's.
+ * What `runTranscript` talks to: pop3-server over an in-memory stream (`createMemoryTransport`)
+ * or any server on a host and port (`createSocketTransport`). Both see only bytes; all framing
+ * and matching is the runner's.
  */
 export interface TranscriptTransport {
   /** For reports, e.g. `memory` or `127.0.0.1:1100`. */

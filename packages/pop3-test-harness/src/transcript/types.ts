@@ -1,6 +1,6 @@
 /**
- * A parsed transcript: the reference maildrop of its header and the steps of its sessions, in
- * file order. Produced by `parseTranscript`; see FORMAT.md for the text form.
+ * A parsed transcript: the users and messages of its header (the maildrops a transport seeds)
+ * and the steps of its sessions, in file order. Produced by `parseTranscript`; see FORMAT.md for the text form.
  */
 export interface Transcript {
   /** The file name or label given to `parseTranscript`, used in messages. */

@@ -52,8 +52,10 @@ describe.each(FILES)("%s", (file) => {
     transcript = await readTranscript(join(DIR, file));
   });
 
-  it("passes against the in-memory reference server", async () => {
-    expectPassed(await runTranscript(transcript, createMemoryTransport()), transcript);
+  it("passes against pop3-server in memory (no socket)", async () => {
+    const memory = createMemoryTransport();
+    expectPassed(await runTranscript(transcript, memory), transcript);
+    await memory.close();
   });
 
   it("passes against pop3-server (createTestServer), plain port", async () => {
@@ -110,11 +112,13 @@ describe.each(FILES)("%s", (file) => {
 });
 
 describe("what the sessions left behind", () => {
-  it("dele-rset: only the QUIT deletion was committed, on both servers", async () => {
+  it("dele-rset: only the QUIT deletion was committed, in memory and over a socket", async () => {
     const transcript = await readTranscript(join(DIR, "dele-rset.transcript"));
     const memory = createMemoryTransport();
     expect((await runTranscript(transcript, memory)).ok).toBe(true);
-    expect(memory.server?.messages("alice").map((m) => m.uid)).toEqual(["m1", "m3"]);
+    expect(memory.store?.messages("alice").map((m) => m.uid)).toEqual(["m1", "m3"]);
+    expect(memory.server?.stats()).toMatchObject({ sessions: 3, updates: 2, messagesDeleted: 1 });
+    await memory.close();
 
     expect((await runTranscript(transcript, testServerTransport(server))).ok).toBe(true);
     expect(server.messages("alice").map((m) => m.uid)).toEqual(["m1", "m3"]);
@@ -125,8 +129,9 @@ describe("what the sessions left behind", () => {
     const transcript = await readTranscript(join(DIR, "in-use.transcript"));
     const memory = createMemoryTransport();
     expect((await runTranscript(transcript, memory)).ok).toBe(true);
-    expect(memory.server?.messages("alice")).toEqual([]);
-    expect(memory.server?.isLocked("alice")).toBe(false);
+    expect(memory.store?.messages("alice")).toEqual([]);
+    expect(memory.store?.isLocked("alice")).toBe(false);
+    await memory.close();
   });
 });
 
