@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
-import type { BigIntStats } from "node:fs";
-import * as fsp from "node:fs/promises";
+import { constants } from "node:fs";
 import { hostname } from "node:os";
 import { MaildropInUseError } from "../errors";
 import { errorCode, isDiskFull, OPEN_UNTRUSTED } from "./common";
+import { closeQuietly, type MaildirIo } from "./maildir-io";
 
 /** What a lock file holds: who created it, and a random token that tells locks apart. */
 export interface LockInfo {
@@ -23,6 +23,13 @@ const MAX_ATTEMPTS = 5;
 const MAX_LOCK_FILE_BYTES = 4096;
 /** setInterval's largest delay. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+/** This host's name, as lock files record it (looked up once: it is one syscall per login). */
+let thisHost: string | undefined;
+const host = (): string => {
+  thisHost ??= hostname();
+  return thisHost;
+};
 
 /** Tokens of the locks this process holds, to tell our own leftovers from live locks. */
 const heldTokens = new Set<string>();
@@ -65,13 +72,21 @@ interface Created {
  * link, not its target. `O_EXCL` already refuses to create the lock through a link.
  */
 export class MaildirLock {
+  readonly #io: MaildirIo;
   readonly #file: string;
   readonly #token: string;
   readonly #created: Created;
   #timer: ReturnType<typeof setInterval> | undefined;
   #released = false;
 
-  private constructor(file: string, token: string, staleMs: number, created: Created) {
+  private constructor(
+    io: MaildirIo,
+    file: string,
+    token: string,
+    staleMs: number,
+    created: Created,
+  ) {
+    this.#io = io;
     this.#file = file;
     this.#token = token;
     this.#created = created;
@@ -81,21 +96,22 @@ export class MaildirLock {
     this.#timer.unref();
   }
 
-  static async acquire(file: string, staleMs: number): Promise<MaildirLock> {
+  static async acquire(io: MaildirIo, file: string, staleMs: number): Promise<MaildirLock> {
     const token = randomBytes(16).toString("hex");
     const info: LockInfo = {
       pid: process.pid,
-      host: hostname(),
+      host: host(),
       created: new Date().toISOString(),
       token,
     };
+    const contents = Buffer.from(`${JSON.stringify(info)}\n`);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const created = await createExclusive(file, `${JSON.stringify(info)}\n`);
-      if (created !== undefined) return new MaildirLock(file, token, staleMs, created);
-      const holder = await inspect(file);
+      const created = await createExclusive(io, file, contents);
+      if (created !== undefined) return new MaildirLock(io, file, token, staleMs, created);
+      const holder = await inspect(io, file);
       if (holder === undefined) continue; // released meanwhile: try again
       if (!isStale(holder, staleMs)) throw new MaildropInUseError();
-      await takeOver(file, holder);
+      await takeOver(io, file, holder);
     }
     throw new MaildropInUseError("the maildrop lock is contended");
   }
@@ -107,9 +123,11 @@ export class MaildirLock {
   }
 
   async #isOurs(): Promise<boolean> {
-    if (!this.#created.empty) return (await readLockInfo(this.#file))?.token === this.#token;
+    if (!this.#created.empty) {
+      return (await readLockInfo(this.#io, this.#file))?.token === this.#token;
+    }
     // An empty lock holds no token: it is ours while the name still holds our inode, still empty.
-    const stats = await lstatIfPresent(this.#file);
+    const stats = await this.#io.lstat(this.#file);
     return (
       stats?.isFile() === true &&
       stats.size === 0n &&
@@ -129,16 +147,15 @@ export class MaildirLock {
     this.#timer = undefined;
     heldTokens.delete(this.#token);
     try {
-      if (await this.#isOurs()) await fsp.unlink(this.#file);
+      if (await this.#isOurs()) await this.#io.unlink(this.#file);
     } catch {
       // See above: the leftover is recognised as stale.
     }
   }
 
   #refresh(): void {
-    const now = new Date();
     // lutimes: if the lock was replaced by a link, touch the link, never a file it points to.
-    fsp.lutimes(this.#file, now, now).catch(() => {
+    this.#io.lutimes(this.#file, new Date()).catch(() => {
       // Gone or not writable: `isHeld` tells the commit.
     });
   }
@@ -155,10 +172,14 @@ export class MaildirLock {
  * back on, and an in-process lock would not exclude other servers; if not even an inode is left,
  * the open fails and the login is refused with `[SYS/TEMP]`.
  */
-async function createExclusive(file: string, contents: string): Promise<Created | undefined> {
-  let handle: fsp.FileHandle;
+async function createExclusive(
+  io: MaildirIo,
+  file: string,
+  contents: Uint8Array,
+): Promise<Created | undefined> {
+  let fd: number;
   try {
-    handle = await fsp.open(file, "wx", 0o600);
+    fd = await io.open(file, CREATE_NEW, 0o600);
   } catch (error) {
     if (errorCode(error) === "EEXIST") return undefined;
     throw error;
@@ -166,42 +187,33 @@ async function createExclusive(file: string, contents: string): Promise<Created 
   try {
     let empty = false;
     try {
-      await handle.writeFile(contents);
+      await io.write(fd, contents);
     } catch (error) {
       if (!isDiskFull(error)) throw error;
-      await handle.truncate(0);
+      await io.ftruncate(fd, 0);
       empty = true;
     }
-    const stats = await handle.stat({ bigint: true });
-    await handle.close();
+    const stats = await io.fstatBig(fd);
+    await io.close(fd);
     return { dev: stats.dev, ino: stats.ino, empty };
   } catch (error) {
-    await handle.close().catch(() => {});
-    await fsp.unlink(file).catch(() => {});
-    throw error;
-  }
-}
-
-async function lstatIfPresent(file: string): Promise<BigIntStats | undefined> {
-  try {
-    return await fsp.lstat(file, { bigint: true });
-  } catch (error) {
-    if (errorCode(error) === "ENOENT") return undefined;
+    await closeQuietly(io, fd);
+    await io.unlink(file).catch(() => {});
     throw error;
   }
 }
 
 /** The lock file's contents; undefined if it is missing, unparseable or a symbolic link. */
-async function readLockInfo(file: string): Promise<LockInfo | undefined> {
+async function readLockInfo(io: MaildirIo, file: string): Promise<LockInfo | undefined> {
   let text: string;
   try {
-    const handle = await fsp.open(file, OPEN_UNTRUSTED);
+    const fd = await io.open(file, OPEN_UNTRUSTED);
     try {
-      const buffer = Buffer.alloc(MAX_LOCK_FILE_BYTES);
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-      text = buffer.subarray(0, bytesRead).toString("utf8");
+      const buffer = Buffer.allocUnsafe(MAX_LOCK_FILE_BYTES);
+      const bytesRead = await io.read(fd, buffer, 0);
+      text = buffer.toString("utf8", 0, bytesRead);
     } finally {
-      await handle.close();
+      await closeQuietly(io, fd);
     }
   } catch (error) {
     // ELOOP: a link planted as the lock file, not followed (its target is never read).
@@ -232,25 +244,21 @@ export function parseLockInfo(text: string): LockInfo | undefined {
 }
 
 /** Reads the lock file's holder, or undefined if there is none. Exported for tests. */
-export async function inspect(file: string): Promise<Holder | undefined> {
-  try {
-    // lstat: a link, FIFO or directory planted as the lock is judged as itself, an unreadable
-    // lock, and never opened.
-    const stats = await fsp.lstat(file, { bigint: true });
-    const regular = stats.isFile();
-    const info = regular ? await readLockInfo(file) : undefined;
-    return {
-      info,
-      empty: regular && stats.size === 0n,
-      dev: stats.dev,
-      ino: stats.ino,
-      mtimeNs: stats.mtimeNs,
-      mtimeMs: Number(stats.mtimeMs),
-    };
-  } catch (error) {
-    if (errorCode(error) === "ENOENT") return undefined;
-    throw error;
-  }
+export async function inspect(io: MaildirIo, file: string): Promise<Holder | undefined> {
+  // lstat: a link, FIFO or directory planted as the lock is judged as itself, an unreadable
+  // lock, and never opened.
+  const stats = await io.lstat(file);
+  if (stats === undefined) return undefined;
+  const regular = stats.isFile();
+  const info = regular ? await readLockInfo(io, file) : undefined;
+  return {
+    info,
+    empty: regular && stats.size === 0n,
+    dev: stats.dev,
+    ino: stats.ino,
+    mtimeNs: stats.mtimeNs,
+    mtimeMs: Number(stats.mtimeMs),
+  };
 }
 
 function processAlive(pid: number): boolean {
@@ -270,7 +278,7 @@ function isStale(holder: Holder, staleMs: number): boolean {
   // unreadable is garbage, or a lock being written, respected for a moment.
   if (info === undefined && holder.empty) return age > staleMs;
   if (info === undefined) return age > Math.min(staleMs, UNREADABLE_LOCK_GRACE_MS);
-  if (info.host === hostname()) {
+  if (info.host === host()) {
     if (info.pid === process.pid) {
       if (info.token === undefined || !heldTokens.has(info.token)) return true;
     } else if (!processAlive(info.pid)) {
@@ -284,26 +292,31 @@ function isStale(holder: Holder, staleMs: number): boolean {
  * Removes the stale lock `holder` describes, unless another session replaced or refreshed it
  * meanwhile (then it is put back and this throws `MaildropInUseError`). Exported for tests.
  */
-export async function takeOver(file: string, holder: Holder): Promise<void> {
+export async function takeOver(io: MaildirIo, file: string, holder: Holder): Promise<void> {
   const aside = `${file}.stale-${process.pid}-${randomBytes(6).toString("hex")}`;
   try {
-    await fsp.rename(file, aside);
+    await io.rename(file, aside);
   } catch (error) {
     if (errorCode(error) === "ENOENT") return; // someone else removed it: try again
     throw error;
   }
-  const moved = await fsp.lstat(aside, { bigint: true });
-  if (moved.dev === holder.dev && moved.ino === holder.ino && moved.mtimeNs === holder.mtimeNs) {
-    await fsp.unlink(aside);
+  const moved = await io.lstat(aside);
+  if (
+    moved !== undefined &&
+    moved.dev === holder.dev &&
+    moved.ino === holder.ino &&
+    moved.mtimeNs === holder.mtimeNs
+  ) {
+    await io.unlink(aside);
     return;
   }
   // We moved a lock created or refreshed after we looked: put it back without overwriting.
   try {
-    await fsp.link(aside, file);
-    await fsp.unlink(aside);
+    await io.link(aside, file);
+    await io.unlink(aside);
   } catch (error) {
-    if (errorCode(error) !== "EEXIST") await fsp.rename(aside, file).catch(() => {});
-    else await fsp.unlink(aside).catch(() => {});
+    if (errorCode(error) !== "EEXIST") await io.rename(aside, file).catch(() => {});
+    else await io.unlink(aside).catch(() => {});
   }
   throw new MaildropInUseError();
 }

@@ -33,10 +33,21 @@ export function maildirUid(base: string): string {
 
 /**
  * The RFC 1939 size Dovecot recorded in a base name (`,W=<size with CRLF line ends>`), if any.
- * `,S=` is the physical size and is not used.
  */
 export function dovecotVirtualSize(base: string): number | undefined {
-  const match = /,W=(\d+)(?=,|$)/.exec(base);
+  return sizeField(base, /,W=(\d+)(?=,|$)/);
+}
+
+/**
+ * The file's length Dovecot (or an MDA) recorded in a base name (`,S=<octets>`), if any: used
+ * only to notice a file that changed, never as the RFC size.
+ */
+export function dovecotPhysicalSize(base: string): number | undefined {
+  return sizeField(base, /,S=(\d+)(?=,|$)/);
+}
+
+function sizeField(base: string, field: RegExp): number | undefined {
+  const match = field.exec(base);
   if (match?.[1] === undefined) return undefined;
   const size = Number(match[1]);
   return Number.isSafeInteger(size) ? size : undefined;

@@ -30,11 +30,13 @@ async function tempDir(prefix: string): Promise<string> {
 }
 
 /** A store on a fresh root, and a directory outside it holding a secret file. */
-async function setup(): Promise<{ store: MaildirStore; root: string; outside: string }> {
+async function setup(
+  options: { syncIo?: boolean; indexMessages?: number } = {},
+): Promise<{ store: MaildirStore; root: string; outside: string }> {
   const root = await tempDir("pop3-symlink-root-");
   const outside = await tempDir("pop3-symlink-outside-");
   await fsp.writeFile(join(outside, "secret"), "SECRET outside the mail root\r\n");
-  return { store: new MaildirStore({ root }), root, outside };
+  return { store: new MaildirStore({ root, ...options }), root, outside };
 }
 
 /** Delivers `text` and returns its uid (the base name), as it appears in cur/ after a login. */
@@ -78,67 +80,72 @@ async function age(path: string, ms: number): Promise<void> {
   await fsp.lutimes(path, when, when);
 }
 
-describe("MaildirStore: a message replaced after the login", () => {
-  it("is not read when it became a link to a file outside the root", async () => {
-    const { store, outside } = await setup();
-    const uid = await deliver(store, "alice", "mine\r\n");
-    const md = await store.openMaildrop("alice");
-    const file = curPath(store, "alice", uid);
-    await fsp.unlink(file);
-    await fsp.symlink(join(outside, "secret"), file);
-    const { text, error } = await drain(md, 0);
-    expect(error).toBeInstanceOf(BackendError);
-    expect(text).toBe("");
-    await md.release();
-  });
+// With syncIo (the default) small messages are read at once; without, through the thread pool
+// and read ahead of the client's next RETR: both paths must refuse what replaced a message.
+describe.each([{ syncIo: true }, { syncIo: false }])(
+  "MaildirStore (syncIo: $syncIo): a message replaced after the login",
+  (mode) => {
+    it("is not read when it became a link to a file outside the root", async () => {
+      const { store, outside } = await setup(mode);
+      const uid = await deliver(store, "alice", "mine\r\n");
+      const md = await store.openMaildrop("alice");
+      const file = curPath(store, "alice", uid);
+      await fsp.unlink(file);
+      await fsp.symlink(join(outside, "secret"), file);
+      const { text, error } = await drain(md, 0);
+      expect(error).toBeInstanceOf(BackendError);
+      expect(text).toBe("");
+      await md.release();
+    });
 
-  it("is not read on the read-ahead path either", async () => {
-    const { store, outside } = await setup();
-    await deliver(store, "alice", "first\r\n");
-    const second = await deliver(store, "alice", "second\r\n");
-    const md = await store.openMaildrop("alice");
-    const file = curPath(store, "alice", second);
-    await fsp.unlink(file);
-    await fsp.symlink(join(outside, "secret"), file);
-    // Reading message 1 reads message 2 ahead: it must not take the link's target either.
-    expect(await drain(md, 0)).toEqual({ text: "first\r\n", error: undefined });
-    const { text, error } = await drain(md, 1);
-    expect(error).toBeInstanceOf(BackendError);
-    expect(text).toBe("");
-    await md.release();
-  });
+    it("is not read on the read-ahead path either", async () => {
+      const { store, outside } = await setup(mode);
+      await deliver(store, "alice", "first\r\n");
+      const second = await deliver(store, "alice", "second\r\n");
+      const md = await store.openMaildrop("alice");
+      const file = curPath(store, "alice", second);
+      await fsp.unlink(file);
+      await fsp.symlink(join(outside, "secret"), file);
+      // Reading message 1 reads message 2 ahead: it must not take the link's target either.
+      expect(await drain(md, 0)).toEqual({ text: "first\r\n", error: undefined });
+      const { text, error } = await drain(md, 1);
+      expect(error).toBeInstanceOf(BackendError);
+      expect(text).toBe("");
+      await md.release();
+    });
 
-  it("fails at once, without blocking, when it became a FIFO", async () => {
-    const { store } = await setup();
-    await deliver(store, "alice", "first\r\n");
-    const second = await deliver(store, "alice", "second\r\n");
-    const md = await store.openMaildrop("alice");
-    const file = curPath(store, "alice", second);
-    await fsp.unlink(file);
-    mkfifo(file);
-    expect((await drain(md, 0)).error).toBeUndefined(); // reads message 2 ahead
-    const { text, error } = await drain(md, 1);
-    expect(error).toBeInstanceOf(BackendError);
-    expect(text).toBe("");
-    await md.release();
-  }, 3000);
+    it("fails at once, without blocking, when it became a FIFO", async () => {
+      const { store } = await setup(mode);
+      await deliver(store, "alice", "first\r\n");
+      const second = await deliver(store, "alice", "second\r\n");
+      const md = await store.openMaildrop("alice");
+      const file = curPath(store, "alice", second);
+      await fsp.unlink(file);
+      mkfifo(file);
+      expect((await drain(md, 0)).error).toBeUndefined(); // reads message 2 ahead
+      const { text, error } = await drain(md, 1);
+      expect(error).toBeInstanceOf(BackendError);
+      expect(text).toBe("");
+      await md.release();
+    }, 3000);
 
-  it("is deleted as a name when it became a link: the link goes, never its target", async () => {
-    // unlink(2) does not follow a link in the last component; this guards against "resolving"
-    // names before unlinking them.
-    const { store, outside } = await setup();
-    const uid = await deliver(store, "alice", "bye\r\n");
-    const md = await store.openMaildrop("alice");
-    const file = curPath(store, "alice", uid);
-    await fsp.unlink(file);
-    await fsp.symlink(join(outside, "secret"), file);
-    await md.commit([uid]);
-    expect(existsSync(file)).toBe(false);
-    expect(await fsp.readFile(join(outside, "secret"), "utf8")).toBe(
-      "SECRET outside the mail root\r\n",
-    );
-  });
-});
+    it("is deleted as a name when it became a link: the link goes, never its target", async () => {
+      // unlink(2) does not follow a link in the last component; this guards against "resolving"
+      // names before unlinking them.
+      const { store, outside } = await setup(mode);
+      const uid = await deliver(store, "alice", "bye\r\n");
+      const md = await store.openMaildrop("alice");
+      const file = curPath(store, "alice", uid);
+      await fsp.unlink(file);
+      await fsp.symlink(join(outside, "secret"), file);
+      await md.commit([uid]);
+      expect(existsSync(file)).toBe(false);
+      expect(await fsp.readFile(join(outside, "secret"), "utf8")).toBe(
+        "SECRET outside the mail root\r\n",
+      );
+    });
+  },
+);
 
 describe("MaildirStore: links on the way to a Maildir", () => {
   it("refuses a Maildir that is a link to another user's Maildir, and touches neither", async () => {
@@ -278,7 +285,8 @@ describe("MaildirStore: the lock file and the size cache are not followed", () =
   }, 3000);
 
   it("neither follows nor blocks on a size cache that is a link or a FIFO", async () => {
-    const { store, outside } = await setup();
+    // Every login reads the file: nothing is remembered in memory between them.
+    const { store, outside } = await setup({ indexMessages: 0 });
     const uid = await deliver(store, "alice", "four\r\n"); // 6 octets
     await store.openMaildrop("alice").then((md) => md.release());
     const cache = join(store.maildirPath("alice"), SIZE_CACHE_FILE);

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { md5, rfcOctetSize, toHex } from "pop3-core";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { BackendError, InvalidUserError, MaildropInUseError } from "../../src/errors";
+import { syncIo } from "../../src/store/maildir-io";
 import { inspect, takeOver } from "../../src/store/maildir-lock";
 import { SIZE_CACHE_FILE } from "../../src/store/maildir-size-cache";
 import { MAILDIR_LOCK_FILE, MaildirStore } from "../../src/store/maildir-store";
@@ -282,7 +283,7 @@ describe("MaildirStore: sizes", () => {
     expect(existsSync(join(store.maildirPath("alice"), SIZE_CACHE_FILE))).toBe(false);
   });
 
-  it("caches computed sizes by base name, mtime and physical size", async () => {
+  it("keeps computed sizes in pop3-sizes.json by base name, mtime and length, for the next process", async () => {
     const store = await makeStore();
     const body = "Subject: c\n\n.line\n";
     const real = rfcOctetSize(new TextEncoder().encode(body));
@@ -304,10 +305,10 @@ describe("MaildirStore: sizes", () => {
       },
     });
 
-    // Tamper with the cached size: a second open that uses the cache reports it.
+    // Tamper with the cached size: a new store (a new process) that uses the file reports it.
     cache.entries[name][2] = 4242;
     await fsp.writeFile(cacheFile, JSON.stringify(cache));
-    const second = await store.openMaildrop("alice");
+    const second = await new MaildirStore({ root: store.root }).openMaildrop("alice");
     expect(second.messages.map((m) => m.size)).toEqual([4242]);
     await second.release();
     // The entry of the deleted message was dropped.
@@ -315,17 +316,64 @@ describe("MaildirStore: sizes", () => {
 
     // A changed mtime invalidates the entry: the real size is measured again.
     await fsp.utimes(join(dir, "cur", `${name}:2,`), new Date(2001, 0, 1), new Date(2001, 0, 1));
-    const third = await store.openMaildrop("alice");
+    const third = await new MaildirStore({ root: store.root }).openMaildrop("alice");
     expect(third.messages.map((m) => m.size)).toEqual([real]);
     await third.release();
 
     // A broken cache file is ignored and rebuilt.
     await fsp.writeFile(cacheFile, "{ not json");
-    const fourth = await store.openMaildrop("alice");
+    const fourth = await new MaildirStore({ root: store.root }).openMaildrop("alice");
     expect(fourth.messages.map((m) => m.size)).toEqual([real]);
     await fourth.release();
     expect(JSON.parse(await fsp.readFile(cacheFile, "utf8")).entries[name][2]).toBe(real);
     expect((await fsp.readdir(dir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+});
+
+describe("MaildirStore: sizes remembered in memory", () => {
+  /** Rewrites a message file in place (same inode, so neither cur/ nor new/ changes). */
+  async function rewriteInPlace(store: MaildirStore, name: string, text: string): Promise<void> {
+    const path = join(store.maildirPath("alice"), "cur", `${name}:2,`);
+    const handle = await fsp.open(path, "r+");
+    await handle.truncate(0);
+    await handle.write(Buffer.from(text), 0, text.length, 0);
+    await handle.close();
+  }
+
+  it("notices a message rewritten in place when it is read, and measures it at the next login", async () => {
+    const store = await makeStore();
+    const name = await deliver(store, "alice", "abc\r\n");
+    await deliver(store, "alice", "other\r\n");
+    const first = await store.openMaildrop("alice");
+    expect(first.messages.map((m) => m.size)).toEqual([5, 7]);
+    await first.release();
+    await rewriteInPlace(store, name, "abcdef\r\n");
+    // The directories did not change: the size from memory is announced (the server drops a
+    // RETR whose octets differ from it)...
+    const second = await store.openMaildrop("alice");
+    expect(second.messages.map((m) => m.size)).toEqual([5, 7]);
+    // ...reading gives one octet more than announced (enough for the server to refuse it), and
+    // shows the file changed: its size is forgotten.
+    expect(await readText(second, 0)).toBe("abcdef");
+    await second.release();
+    const third = await store.openMaildrop("alice");
+    expect(third.messages.map((m) => m.size)).toEqual([8, 7]);
+    await third.release();
+  });
+
+  it("with indexMessages: 0, checks every size against its file at each login", async () => {
+    const store = new MaildirStore({ root: await tempRoot(), indexMessages: 0 });
+    const name = await deliver(store, "alice", "abc\r\n");
+    await store.openMaildrop("alice").then((md) => md.release());
+    await rewriteInPlace(store, name, "abcdef\r\n");
+    const md = await store.openMaildrop("alice");
+    expect(md.messages.map((m) => m.size)).toEqual([8]);
+    await md.release();
+  });
+
+  it("validates its options", () => {
+    expect(() => new MaildirStore({ root: "/x", indexMessages: -1 })).toThrow(RangeError);
+    expect(() => new MaildirStore({ root: "/x", indexMessages: 1.5 })).toThrow(RangeError);
   });
 });
 
@@ -365,14 +413,11 @@ describe("MaildirStore: commit", () => {
     const keep = await deliver(store, "alice", "stay\r\n");
     const md = await store.openMaildrop("alice");
     const file = join(store.maildirPath("alice"), "cur", `${name}:2,`);
-    const probe = await fsp.open(file, "r");
-    const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
-    await probe.close();
     const goneWhenSynced: boolean[] = [];
-    const original = proto.sync;
-    const sync = vi.spyOn(proto, "sync").mockImplementation(function (this: unknown) {
+    const original = syncIo.fsync;
+    const sync = vi.spyOn(syncIo, "fsync").mockImplementation((fd) => {
       goneWhenSynced.push(!existsSync(file));
-      return original.call(this);
+      return original(fd);
     });
     await md.commit([name]);
     expect(sync).toHaveBeenCalled();
@@ -384,10 +429,7 @@ describe("MaildirStore: commit", () => {
     const store = await makeStore();
     const name = await deliver(store, "alice", "bye\r\n");
     const md = await store.openMaildrop("alice");
-    const probe = await fsp.open(store.maildirPath("alice"), "r");
-    const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
-    await probe.close();
-    vi.spyOn(proto, "sync").mockRejectedValue(Object.assign(new Error("EIO"), { code: "EIO" }));
+    vi.spyOn(syncIo, "fsync").mockRejectedValue(Object.assign(new Error("EIO"), { code: "EIO" }));
     await expect(md.commit([name])).rejects.toBeInstanceOf(BackendError);
     vi.restoreAllMocks();
     // The lock is released all the same.
@@ -555,21 +597,21 @@ describe("MaildirLock takeover", () => {
     const dir = await tempRoot();
     const file = join(dir, MAILDIR_LOCK_FILE);
     await fsp.writeFile(file, '{"pid":1,"host":"a"}');
-    const stale = await inspect(file);
+    const stale = await inspect(syncIo, file);
     expect(stale?.info).toMatchObject({ pid: 1, host: "a" });
     // Another session took over and wrote a fresh lock before our rename.
     await fsp.rm(file);
     await fsp.writeFile(file, '{"pid":2,"host":"b"}');
-    await expect(takeOver(file, stale!)).rejects.toBeInstanceOf(MaildropInUseError);
+    await expect(takeOver(syncIo, file, stale!)).rejects.toBeInstanceOf(MaildropInUseError);
     expect(await fsp.readFile(file, "utf8")).toBe('{"pid":2,"host":"b"}');
     // A refreshed mtime counts as a replacement too.
-    const before = await inspect(file);
+    const before = await inspect(syncIo, file);
     await fsp.utimes(file, new Date(), new Date(Date.now() + 5000));
-    await expect(takeOver(file, before!)).rejects.toBeInstanceOf(MaildropInUseError);
+    await expect(takeOver(syncIo, file, before!)).rejects.toBeInstanceOf(MaildropInUseError);
     expect(existsSync(file)).toBe(true);
     // The file it judged is removed.
-    const current = await inspect(file);
-    await takeOver(file, current!);
+    const current = await inspect(syncIo, file);
+    await takeOver(syncIo, file, current!);
     expect(await fsp.readdir(dir)).toEqual([]);
   });
 });
