@@ -1,3 +1,4 @@
+export { MaildropLockLostError } from "./errors";
 export { MIGRATIONS, type Migration } from "./migrations";
 export {
   type PostgresStoreOptions,
@@ -8,7 +9,6 @@ export {
   createPostgresStore,
   type DeliveredMessage,
   type DeliverOptions,
-  MaildropLockLostError,
   type MessageSource,
   PostgresStore,
 } from "./store";

@@ -18,6 +18,14 @@ export const postgresStoreOptionsSchema = z.object({
    * environment (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD).
    */
   connectionString: z.string().min(1).optional(),
+  /**
+   * The lock connection's own `postgres://...`, when the pool goes through a pooler in
+   * transaction mode (PgBouncer `pool_mode = transaction`): the maildrop locks are session-level
+   * advisory locks, so the lock connection needs a server connection of its own for its whole
+   * life — PostgreSQL directly, or a PgBouncer database in session mode. It must reach the
+   * same database as the pool (checked at start). Defaults to `connectionString`.
+   */
+  lockConnectionString: z.string().min(1).optional(),
   /** TLS to the database: `true`, or Node `tls.connect` options (ca, servername, ...). */
   ssl: z.union([z.boolean(), z.custom<ConnectionOptions>((v) => typeof v === "object")]).optional(),
   /**
@@ -48,6 +56,16 @@ export const postgresStoreOptionsSchema = z.object({
     .min(MAX_READ_CHUNK)
     .max(16 * 1024 * 1024)
     .default(256 * 1024),
+  /**
+   * Node-wide bound on message bytes read ahead: a RETR of a small message fetches the small
+   * messages after it in the same query (up to 1 MiB per session), kept until they are asked for
+   * or for 5 s. 0 turns read-ahead off (one query per message).
+   */
+  readAheadBytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(64 * 1024 * 1024),
   /** Largest message `deliver` accepts (raw octets); 0 means no limit. */
   maxMessageSize: z.number().int().min(0).default(0),
   /** Run the schema migrations when the store starts. */

@@ -4,19 +4,22 @@ import {
   BackendError,
   InvalidUserError,
   type Logger,
-  MAX_READ_CHUNK,
   type Maildrop,
   MaildropInUseError,
   type MailStore,
   type MessageInfo,
   silentLogger,
 } from "pop3-server";
+import { backendError, closedStoreError, isAbortError } from "./errors";
+import { type LockBackend, type LockHolder, lockQuery } from "./lock-backend";
+import { type MessageRow, PostgresMaildrop, READ_BATCH_BYTES } from "./maildrop";
 import { migrate, quoteIdentifier } from "./migrations";
 import {
   type PostgresStoreOptions,
   type ResolvedPostgresStoreOptions,
   resolvePostgresStoreOptions,
 } from "./options";
+import { ReadAheadBudget } from "./read-ahead";
 
 /** What `deliver` accepts: the whole message, or its bytes as they arrive (a Node `Readable`, a web `ReadableStream`, any iterable of chunks). */
 export type MessageSource =
@@ -43,89 +46,14 @@ interface Lease {
   release(): void;
 }
 
-interface MessageRow {
-  readonly id: string;
-  readonly info: MessageInfo;
-  readonly chunks: number;
-}
-
 interface StoreInfo {
   readonly uidPrefix: string;
 }
 
-/**
- * One backend of the node's lock connection. Its session-level advisory locks are the maildrop
- * locks of every session of this node; `pid` and `backendStart` name it for the check in
- * `commit` (a pid alone could be reused by a later backend).
- */
-interface LockBackend {
-  readonly client: pg.Client;
-  readonly pid: number;
-  /** `pg_stat_activity.backend_start` as PostgreSQL prints it (microseconds intact). */
-  readonly backendStart: string;
-  /** Set when the connection ended or failed: every lock it held is gone. */
-  lost: boolean;
-  /** The last query queued on it (see `lockQuery`). */
-  tail: Promise<unknown>;
-}
-
-/**
- * Runs one query on the lock connection after the ones queued before it. Its queries are tiny
- * (try-lock, unlock), so one connection keeps up with many sessions; pg itself no longer wants
- * overlapping `query` calls on one client.
- */
-function lockQuery<R extends pg.QueryResultRow>(
-  backend: LockBackend,
-  text: string,
-  values: unknown[],
-): Promise<pg.QueryResult<R>> {
-  const run = backend.tail.then(() => {
-    if (backend.lost) throw new Error("the lock connection has ended");
-    return backend.client.query<R>(text, values);
-  });
-  backend.tail = run.catch(() => {});
-  return run;
-}
-
-/**
- * A user's entry in the node's table of maildrops it has locked. `backend` is unset while the
- * lock is being taken; an entry whose backend is lost no longer locks anything.
- */
-interface LockHolder {
-  backend: LockBackend | undefined;
-}
-
-/**
- * The maildrop lock of a session was lost: the node's lock connection ended (database restart,
- * `pg_terminate_backend`, network) after the session logged in, so another session may hold the
- * maildrop now. `commit` deletes nothing and rejects with it (`-ERR [SYS/TEMP] some deleted
- * messages not removed`); reads reject with it too. Code `POP3_STORE`, like every store failure.
- */
-export class MaildropLockLostError extends BackendError {
-  constructor(message = "the maildrop lock was lost (the node's lock connection ended)") {
-    super("POP3_STORE", message);
-    this.name = "MaildropLockLostError";
-  }
-}
-
-/** What a maildrop needs from its store. */
-interface SessionContext {
-  readonly schema: string;
-  readonly lockNamespace: string;
-  readonly userId: number;
-  readonly user: string;
-  readonly messages: readonly MessageRow[];
-  readonly logger: Logger;
-  readonly holder: LockHolder;
-  /** Runs `use` on a pooled connection, returned (or destroyed, after an error) when it settles. */
-  withLease<T>(use: (client: pg.PoolClient) => Promise<T>): Promise<T>;
-  /** Gives the lock back on the lock connection and forgets it; never rejects. */
-  unlock(): Promise<void>;
-  /** The database says this lock backend has ended. */
-  lockBackendGone(backend: LockBackend): void;
-}
-
 const encoder = new TextEncoder();
+
+/** Names whose users.id a node remembers (a login then needs one round trip less). */
+const USER_ID_CACHE_SIZE = 100_000;
 
 /**
  * A `MailStore` in PostgreSQL, for several pop3-server nodes sharing one database.
@@ -159,6 +87,9 @@ export class PostgresStore implements MailStore, AsyncDisposable {
   #lockConnecting: Promise<LockBackend> | undefined;
   /** users.id → holder, for every maildrop this node has locked or is locking. */
   readonly #held = new Map<number, LockHolder>();
+  /** users.name → users.id, as far as this node has seen them (ids never change). */
+  readonly #userIds = new Map<string, number>();
+  readonly #readAhead: ReadAheadBudget;
   #ready: Promise<StoreInfo> | undefined;
   #closing: Promise<void> | undefined;
 
@@ -184,7 +115,11 @@ export class PostgresStore implements MailStore, AsyncDisposable {
           { statement_timeout: statementTimeout, query_timeout: statementTimeout + 10_000 }
         : {}),
     };
-    this.#lockConfig = common;
+    this.#lockConfig =
+      options.lockConnectionString === undefined
+        ? common
+        : { ...common, connectionString: options.lockConnectionString };
+    this.#readAhead = new ReadAheadBudget(options.readAheadBytes);
     this.pool = new pg.Pool({
       ...common,
       max: options.poolSize,
@@ -259,7 +194,7 @@ export class PostgresStore implements MailStore, AsyncDisposable {
     signal?.throwIfAborted();
     let userId: number;
     try {
-      userId = await this.#withLease((client) => this.#userId(client, user));
+      userId = this.#userIds.get(user) ?? (await this.#withLease((c) => this.#userId(c, user)));
     } catch (error) {
       throw backendError("opening the maildrop failed", error);
     }
@@ -280,22 +215,32 @@ export class PostgresStore implements MailStore, AsyncDisposable {
         // holds the user row FOR NO KEY UPDATE from before its pg_locks check until it ends, so
         // waiting here for a conflicting row lock orders our snapshot (the next statement) after
         // its deletions. See the README, "The lock".
-        await client.query(`SELECT 1 FROM ${this.#schema}.users WHERE id = $1 FOR SHARE`, [userId]);
-        const snapshot = await client.query<{
+        // Both statements go in one round trip (a simple-protocol query, so userId, a number we
+        // hold, is inlined). Each statement of it still takes its own snapshot (READ COMMITTED),
+        // the second one after the first has waited.
+        const results = (await client.query(
+          `SELECT 1 FROM ${this.#schema}.users WHERE id = ${userId} FOR SHARE;
+           SELECT id, uid, size, octets, chunk_count FROM ${this.#schema}.messages
+            WHERE user_id = ${userId} ORDER BY id`,
+        )) as unknown as pg.QueryResult[];
+        if (results[0]?.rowCount !== 1) {
+          // The user's row is gone (deleted by hand): forget its id; the next login makes a new one.
+          this.#userIds.delete(user);
+          throw new Error(`the users row of ${JSON.stringify(user)} is gone`);
+        }
+        const snapshot = results[1] as pg.QueryResult<{
           id: string;
           uid: string;
           size: string;
+          octets: string;
           chunk_count: number;
-        }>(
-          `SELECT id, uid, size, chunk_count FROM ${this.#schema}.messages
-            WHERE user_id = $1 ORDER BY id`,
-          [userId],
-        );
+        }>;
         return snapshot.rows.map(
           (row): MessageRow => ({
             id: row.id,
             info: Object.freeze({ uid: row.uid, size: Number(row.size) }),
             chunks: row.chunk_count,
+            octets: Number(row.octets),
           }),
         );
       });
@@ -304,6 +249,8 @@ export class PostgresStore implements MailStore, AsyncDisposable {
         lockNamespace: this.#lockNamespace,
         userId,
         messages,
+        chunksPerRead: Math.max(1, Math.floor(READ_BATCH_BYTES / this.options.chunkSize)),
+        readAhead: this.#readAhead,
         logger: this.#logger,
         user,
         holder,
@@ -631,6 +578,16 @@ export class PostgresStore implements MailStore, AsyncDisposable {
   }
 
   async #userId(client: pg.PoolClient, user: string): Promise<number> {
+    const id = await this.#findOrCreateUser(client, user);
+    // Bounded: the oldest entry goes first (a Map keeps insertion order).
+    if (this.#userIds.size >= USER_ID_CACHE_SIZE) {
+      this.#userIds.delete(this.#userIds.keys().next().value as string);
+    }
+    this.#userIds.set(user, id);
+    return id;
+  }
+
+  async #findOrCreateUser(client: pg.PoolClient, user: string): Promise<number> {
     const select = `SELECT id FROM ${this.#schema}.users WHERE name = $1`;
     const found = await client.query<{ id: number }>(select, [user]);
     if (found.rows[0] !== undefined) return found.rows[0].id;
@@ -659,184 +616,6 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   return store;
 }
 
-/**
- * Proves, inside the commit's transaction, that the lock connection's backend that took this
- * session's lock holds it still. The two-key advisory lock (int4, int4) shows in pg_locks as
- * classid = key 1 (as an oid), objid = key 2, objsubid = 2. The backend is named by pid and
- * backend_start, because after it ends its pid may be given to another backend.
- */
-const LOCK_HELD = `SELECT
-    EXISTS (
-      SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-       WHERE l.locktype = 'advisory' AND l.granted
-         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-         AND l.classid::int = hashtext($1) AND l.objid::bigint = $2 AND l.objsubid = 2
-         AND l.pid = $3 AND a.backend_start = $4::timestamptz
-    ) AS held,
-    EXISTS (
-      SELECT 1 FROM pg_stat_activity WHERE pid = $3 AND backend_start = $4::timestamptz
-    ) AS alive`;
-
-class PostgresMaildrop implements Maildrop {
-  readonly messages: readonly MessageInfo[];
-  readonly #ctx: SessionContext;
-  /** Chunk queries in flight; commit and release wait for them. */
-  readonly #inflight = new Set<Promise<unknown>>();
-  #open = true;
-  #closing: Promise<void> | undefined;
-
-  constructor(ctx: SessionContext) {
-    this.#ctx = ctx;
-    this.messages = Object.freeze(ctx.messages.map((m) => m.info));
-  }
-
-  /** Whether the lock connection that took this session's lock has ended since. */
-  get #lockLost(): boolean {
-    return this.#ctx.holder.backend?.lost !== false;
-  }
-
-  /** Errors (closed maildrop, bad index, abort) surface when the iteration starts. */
-  read(index: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {
-    return this.#read(index, signal);
-  }
-
-  async *#read(index: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
-    if (!this.#open) throw closedMaildropError();
-    const row = Number.isInteger(index) ? this.#ctx.messages[index] : undefined;
-    if (row === undefined) throw new RangeError(`no message at index ${index}`);
-    signal?.throwIfAborted();
-    // One chunk is read ahead while the previous one is being sent.
-    let next = row.chunks > 0 ? this.#chunk(row, 0) : undefined;
-    try {
-      for (let seq = 0; seq < row.chunks; seq++) {
-        const bytes = await (next as Promise<Buffer>);
-        next = seq + 1 < row.chunks ? this.#chunk(row, seq + 1) : undefined;
-        for (let start = 0; start < bytes.length; start += MAX_READ_CHUNK) {
-          signal?.throwIfAborted();
-          yield bytes.subarray(start, Math.min(start + MAX_READ_CHUNK, bytes.length));
-        }
-      }
-      signal?.throwIfAborted();
-    } finally {
-      if (next !== undefined) await next.catch(() => {});
-    }
-  }
-
-  #chunk(row: MessageRow, seq: number): Promise<Buffer> {
-    if (!this.#open) return Promise.reject(closedMaildropError());
-    // A session without its lock serves nothing more: another session may own the maildrop.
-    if (this.#lockLost) return Promise.reject(new MaildropLockLostError());
-    const query = this.#ctx
-      .withLease((client) =>
-        client.query<{ bytes: Buffer }>(
-          `SELECT bytes FROM ${this.#ctx.schema}.message_chunks WHERE message_id = $1 AND seq = $2`,
-          [row.id, seq],
-        ),
-      )
-      .then(
-        (result) => {
-          const bytes = result.rows[0]?.bytes;
-          if (bytes === undefined) throw new Error(`chunk ${seq} of message ${row.id} is missing`);
-          return bytes;
-        },
-        (error: unknown) => {
-          throw error instanceof BackendError
-            ? error
-            : backendError("reading the message failed", error);
-        },
-      );
-    this.#inflight.add(query);
-    const settled = (): void => {
-      this.#inflight.delete(query);
-    };
-    query.then(settled, settled);
-    return query;
-  }
-
-  /** Removes the messages in one transaction, then releases the lock, also when it fails. */
-  commit(deletedUids: readonly string[]): Promise<void> {
-    if (!this.#open || this.#closing !== undefined) return Promise.reject(closedMaildropError());
-    this.#open = false;
-    this.#closing = this.#commit(deletedUids);
-    return this.#closing;
-  }
-
-  async #commit(deletedUids: readonly string[]): Promise<void> {
-    const ctx = this.#ctx;
-    try {
-      await this.#settleReads();
-      const wanted = new Set(deletedUids);
-      const ids = ctx.messages.filter((m) => wanted.has(m.info.uid)).map((m) => m.id);
-      if (ids.length === 0) return;
-      const backend = ctx.holder.backend;
-      // Known lost in this process: no need to ask the database.
-      if (backend === undefined || backend.lost) throw new MaildropLockLostError();
-      await ctx.withLease(async (client) => {
-        await client.query("BEGIN");
-        try {
-          // Row lock first, then the proof: a session that takes the lock after the proof waits
-          // on this row lock (openMaildrop) until we commit, so it never sees a half-way state.
-          await client.query(`SELECT 1 FROM ${ctx.schema}.users WHERE id = $1 FOR NO KEY UPDATE`, [
-            ctx.userId,
-          ]);
-          const proof = await client.query<{ held: boolean; alive: boolean }>(LOCK_HELD, [
-            ctx.lockNamespace,
-            ctx.userId,
-            backend.pid,
-            backend.backendStart,
-          ]);
-          const { held, alive } = proof.rows[0] ?? { held: false, alive: false };
-          if (!held) {
-            // The database knows before we do that the lock backend is gone (its end has not
-            // reached us yet, or never will on a dead network): drop it now, so that no other
-            // session waits on it and new logins open a new one.
-            if (!alive) ctx.lockBackendGone(backend);
-            throw new MaildropLockLostError();
-          }
-          await client.query(
-            `DELETE FROM ${ctx.schema}.messages WHERE user_id = $1 AND id = ANY($2::bigint[])`,
-            [ctx.userId, ids],
-          );
-          await client.query("COMMIT");
-        } catch (error) {
-          // If even ROLLBACK fails, the lease is destroyed, and PostgreSQL rolls back with it.
-          await client.query("ROLLBACK").catch(() => {});
-          throw error;
-        }
-      });
-    } catch (error) {
-      ctx.logger.error(
-        { user: ctx.user, err: error instanceof Error ? error.message : String(error) },
-        "postgres: commit failed, nothing deleted",
-      );
-      if (error instanceof MaildropLockLostError) throw error;
-      throw backendError("the deletions could not be committed", error);
-    } finally {
-      await ctx.unlock();
-    }
-  }
-
-  /** Gives the lock back without deleting anything; waits for a commit in progress. */
-  async release(): Promise<void> {
-    if (this.#closing !== undefined) {
-      await this.#closing.catch(() => {});
-      return;
-    }
-    this.#open = false;
-    this.#closing = (async () => {
-      await this.#settleReads();
-      await this.#ctx.unlock();
-    })();
-    await this.#closing;
-  }
-
-  async #settleReads(): Promise<void> {
-    while (this.#inflight.size > 0) {
-      await Promise.allSettled([...this.#inflight]);
-    }
-  }
-}
-
 function checkUser(user: string): void {
   if (
     typeof user !== "string" ||
@@ -862,21 +641,4 @@ async function* chunksOf(message: MessageSource): AsyncGenerator<Uint8Array> {
   for await (const piece of message) {
     yield typeof piece === "string" ? encoder.encode(piece) : piece;
   }
-}
-
-function isAbortError(error: unknown): boolean {
-  return error instanceof Error && error.name === "AbortError";
-}
-
-function backendError(message: string, cause: unknown): BackendError {
-  const detail = cause instanceof Error ? `: ${cause.message}` : "";
-  return new BackendError("POP3_STORE", `${message}${detail}`, { cause });
-}
-
-function closedMaildropError(): BackendError {
-  return new BackendError("POP3_STORE", "the maildrop is closed (committed or released)");
-}
-
-function closedStoreError(): BackendError {
-  return new BackendError("POP3_STORE", "the store is closed");
 }
