@@ -2,10 +2,12 @@ import { X509Certificate } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import type { LoginMechanism, Pop3Client } from "pop3-client";
 import { z } from "zod";
 import { CliError, EXIT, isNodeError } from "./errors";
 import { findNetrcEntry, parseNetrc } from "./netrc";
 import type { Output } from "./output";
+import { parsePin } from "./pin";
 import { promptPassword } from "./prompt";
 
 export type TlsMode = "implicit" | "starttls" | "none";
@@ -23,7 +25,21 @@ export interface ConnectionFlags {
   readonly allowCleartext?: boolean;
   readonly servername?: string;
   readonly timeout?: string;
+  readonly mechanism?: string;
+  /** --pin-sha256, repeatable (the new certificate's pin beside the old one while it changes). */
+  readonly pinSha256?: readonly string[];
 }
+
+/** The login mechanisms `--mechanism` names (pop3-client's; USER is USER/PASS). */
+export const MECHANISMS: readonly LoginMechanism[] = [
+  "USER",
+  "APOP",
+  "PLAIN",
+  "LOGIN",
+  "CRAM-MD5",
+  "XOAUTH2",
+  "OAUTHBEARER",
+];
 
 type Field = "host" | "port" | "user" | "password" | "tls" | "ca";
 type Values = Partial<Record<Field, string>>;
@@ -46,6 +62,16 @@ export interface ResolvedConfig {
   readonly allowCleartext: boolean;
   readonly servername: string | undefined;
   readonly timeoutMs: number;
+  /** --mechanism: the one login mechanism to use (an error if the server does not offer it). */
+  readonly mechanism: LoginMechanism | undefined;
+  /** --pin-sha256: the certificate must be one of these (SHA-256 of the DER certificate). */
+  readonly pins: readonly Buffer[];
+  /**
+   * Told of each connected client, before and after login: the daemon reads the server's
+   * LOGIN-DELAY from its capabilities. (On the configuration, so it reaches every session that
+   * a command such as runFetch opens with it.)
+   */
+  readonly onClient?: (client: Pop3Client) => void;
   /** Where each setting came from: `flag`, `url`, `env`, `POP3_URL`, `netrc`, `default`. */
   readonly sources: Readonly<Record<string, string>>;
 }
@@ -167,6 +193,15 @@ const schema = z.object({
     .regex(/^\d+(\.\d+)?$/, { error: "must be a number of seconds" })
     .transform(Number)
     .pipe(z.number().positive({ error: "must be more than 0 seconds" })),
+  mechanism: z
+    .string()
+    .transform((name) => name.toUpperCase())
+    .pipe(
+      z.enum(MECHANISMS as [LoginMechanism, ...LoginMechanism[]], {
+        error: `must be one of ${MECHANISMS.join(", ")}`,
+      }),
+    )
+    .optional(),
 });
 
 export interface ResolveOptions {
@@ -175,6 +210,11 @@ export interface ResolveOptions {
   readonly positionalUrl: string | undefined;
   readonly env: NodeJS.ProcessEnv;
   readonly output: Output;
+  /**
+   * The settings are an account of a config file, given as `flags`: `describe` names each one
+   * for messages (`accounts.work.port in pop3.toml`), and POP3_* variables do not apply.
+   */
+  readonly account?: { readonly describe: (field: string) => string };
 }
 
 /**
@@ -184,48 +224,9 @@ export interface ResolveOptions {
  */
 export async function resolveConfig(options: ResolveOptions): Promise<ResolvedConfig> {
   const { flags, env, output } = options;
-  if (options.positionalUrl !== undefined && flags.url !== undefined) {
-    throw new CliError(EXIT.USAGE, "give the URL either as an argument or with --url, not both");
-  }
-  const layers: Layer[] = [...envLayer(env)];
-  const urlText = options.positionalUrl ?? flags.url;
-  let urlLayer: Layer | undefined;
-  if (urlText !== undefined) {
-    const from = options.positionalUrl !== undefined ? "the URL" : "--url";
-    urlLayer = { describe: () => from, values: parsePop3Url(urlText, from) };
-    layers.push(urlLayer);
-  }
-  const flagValues: Values = {};
-  for (const field of Object.keys(FLAG_NAMES) as Field[]) {
-    const value = flags[field];
-    if (value !== undefined) flagValues[field] = value;
-  }
-  layers.push({ describe: (field) => FLAG_NAMES[field], values: flagValues });
-
-  const merged: Values = {};
-  const origin: Partial<Record<Field, Layer>> = {};
-  for (const layer of layers) {
-    for (const [field, value] of Object.entries(layer.values) as [Field, string][]) {
-      merged[field] = value;
-      origin[field] = layer;
-    }
-  }
-  const sources: Record<string, string> = {};
-  for (const [field, layer] of Object.entries(origin))
-    sources[field] = layer.describe(field as Field);
-
-  // A password typed into argv (a flag or the URL argument) is visible in `ps` and shell history.
-  if (flagValues.password !== undefined) {
-    output.warn(
-      "--password is visible to other users (ps, shell history); prefer the prompt, POP3_PASSWORD or ~/.netrc",
-    );
-  }
-  if (urlLayer?.values.password !== undefined) {
-    output.warn(
-      "a password in the URL is visible to other users (ps, shell history); prefer the prompt, POP3_PASSWORD or ~/.netrc",
-    );
-  }
-
+  const { merged, sources } = mergeLayers(options);
+  const describe = (field: string): string | undefined =>
+    sources[field] ?? options.account?.describe(field) ?? `--${field}`;
   const tls = merged.tls ?? "starttls";
   const raw = {
     host: merged.host,
@@ -236,75 +237,136 @@ export async function resolveConfig(options: ResolveOptions): Promise<ResolvedCo
     ca: merged.ca,
     servername: flags.servername,
     timeout: flags.timeout ?? "30",
+    mechanism: flags.mechanism,
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const field = String(issue.path[0] ?? "");
-      const where =
-        sources[field] ??
-        (field === "servername" ? "--servername" : field === "timeout" ? "--timeout" : undefined);
       const shown = field === "password" ? "" : describeValue(raw[field as keyof typeof raw]);
-      return `${field}${where ? ` (from ${where})` : ""}: ${issue.message}${shown}`;
+      return `${field} (from ${describe(field)}): ${issue.message}${shown}`;
     });
     throw new CliError(EXIT.USAGE, `invalid configuration:\n  ${lines.join("\n  ")}`);
   }
   const config = parsed.data;
-  let user = config.user;
-  let password = config.password;
-  if (password === undefined || user === undefined) {
-    const fromNetrc = await lookupNetrc(env, config.host, user, output);
-    if (fromNetrc !== undefined) {
-      if (user === undefined && fromNetrc.login !== undefined) {
-        user = fromNetrc.login;
-        sources["user"] = "netrc";
-      }
-      if (
-        password === undefined &&
-        fromNetrc.password !== undefined &&
-        fromNetrc.login !== undefined &&
-        fromNetrc.login === user
-      ) {
-        password = fromNetrc.password;
-        sources["password"] = "netrc";
-      }
-    }
-  }
-  let ca: ResolvedConfig["ca"];
-  if (config.ca !== undefined) {
-    try {
-      ca = { path: config.ca, pem: await readFile(config.ca, "utf8") };
-    } catch (error) {
-      throw new CliError(
-        EXIT.USAGE,
-        `ca (from ${sources["ca"] ?? "--ca"}): cannot read ${config.ca}: ${isNodeError(error) ? error.code : String(error)}`,
-      );
-    }
-  }
-  if (ca !== undefined) {
-    const problem = pemProblem(ca.pem);
-    if (problem !== undefined) {
-      throw new CliError(
-        EXIT.USAGE,
-        `ca (from ${sources["ca"] ?? "--ca"}): ${config.ca} is not a PEM certificate: ${problem}`,
-      );
-    }
-  }
+  const login = await completeFromNetrc(env, config, sources, output);
+  const pins = (flags.pinSha256 ?? []).map((pin) => parsePin(pin, describe("pin-sha256") ?? ""));
   sources["port"] ??= "default";
   sources["tls"] ??= "default";
   return {
     host: config.host,
     port: config.port,
     tls: config.tls,
-    user,
-    password,
+    user: login.user,
+    password: login.password,
     insecure: flags.insecure === true,
-    ca,
+    ca: config.ca === undefined ? undefined : await readCa(config.ca, describe("ca") ?? "--ca"),
     allowCleartext: flags.allowCleartext === true,
     servername: config.servername,
     timeoutMs: Math.round(config.timeout * 1000),
+    mechanism: config.mechanism,
+    pins,
     sources,
   };
+}
+
+/** The layers in rising precedence, merged; and where each merged value came from. */
+function mergeLayers(options: ResolveOptions): {
+  merged: Values;
+  sources: Record<string, string>;
+} {
+  const { flags, output, account } = options;
+  if (options.positionalUrl !== undefined && flags.url !== undefined) {
+    throw new CliError(EXIT.USAGE, "give the URL either as an argument or with --url, not both");
+  }
+  const layers: Layer[] = account === undefined ? envLayer(options.env) : [];
+  const urlText = options.positionalUrl ?? flags.url;
+  let urlLayer: Layer | undefined;
+  if (urlText !== undefined) {
+    const from =
+      account?.describe("url") ?? (options.positionalUrl !== undefined ? "the URL" : "--url");
+    urlLayer = { describe: () => from, values: parsePop3Url(urlText, from) };
+    layers.push(urlLayer);
+  }
+  const flagValues: Values = {};
+  for (const field of Object.keys(FLAG_NAMES) as Field[]) {
+    const value = flags[field];
+    if (value !== undefined) flagValues[field] = value;
+  }
+  layers.push({
+    describe: (field) => account?.describe(field) ?? FLAG_NAMES[field],
+    values: flagValues,
+  });
+
+  const merged: Values = {};
+  const sources: Record<string, string> = {};
+  for (const layer of layers) {
+    for (const [field, value] of Object.entries(layer.values) as [Field, string][]) {
+      merged[field] = value;
+      sources[field] = layer.describe(field);
+    }
+  }
+  // A password typed into argv (a flag or the URL argument) is visible in `ps` and shell history.
+  if (account === undefined && flagValues.password !== undefined) {
+    output.warn(
+      "--password is visible to other users (ps, shell history); prefer the prompt, POP3_PASSWORD or ~/.netrc",
+    );
+  }
+  if (account === undefined && urlLayer?.values.password !== undefined) {
+    output.warn(
+      "a password in the URL is visible to other users (ps, shell history); prefer the prompt, POP3_PASSWORD or ~/.netrc",
+    );
+  }
+  return { merged, sources };
+}
+
+/** The user and password, each taken from ~/.netrc when not given (the password only for the user). */
+async function completeFromNetrc(
+  env: NodeJS.ProcessEnv,
+  config: { host: string; user?: string | undefined; password?: string | undefined },
+  sources: Record<string, string>,
+  output: Output,
+): Promise<{ user: string | undefined; password: string | undefined }> {
+  let user = config.user;
+  let password = config.password;
+  if (password !== undefined && user !== undefined) return { user, password };
+  const fromNetrc = await lookupNetrc(env, config.host, user, output);
+  if (fromNetrc === undefined) return { user, password };
+  if (user === undefined && fromNetrc.login !== undefined) {
+    user = fromNetrc.login;
+    sources["user"] = "netrc";
+  }
+  if (
+    password === undefined &&
+    fromNetrc.password !== undefined &&
+    fromNetrc.login !== undefined &&
+    fromNetrc.login === user
+  ) {
+    password = fromNetrc.password;
+    sources["password"] = "netrc";
+  }
+  return { user, password };
+}
+
+/** The --ca file, refused when it is not a PEM certificate. */
+async function readCa(path: string, from: string): Promise<{ path: string; pem: string }> {
+  let pem: string;
+  try {
+    pem = await readFile(path, "utf8");
+  } catch (error) {
+    throw new CliError(
+      EXIT.USAGE,
+      `ca (from ${from}): cannot read ${path}: ${isNodeError(error) ? error.code : String(error)}`,
+    );
+  }
+  const problem = pemProblem(pem);
+  if (problem !== undefined) {
+    throw new CliError(
+      EXIT.USAGE,
+      `ca (from ${from}): ${path} is not a PEM certificate: ${problem}`,
+    );
+  }
+  return { path, pem };
 }
 
 /**

@@ -1,7 +1,12 @@
 /** Where the CLI writes: data to stdout, messages to stderr; colour only on a terminal. */
 
+/** --quiet: errors, warnings and the data asked for; --verbose: also what happens on the way. */
+export type Verbosity = "quiet" | "normal" | "verbose";
+
 export interface OutputOptions {
   readonly json: boolean;
+  /** Default "normal". */
+  readonly verbosity?: Verbosity;
   /** `--no-color` sets this to false. */
   readonly color: boolean;
   readonly env?: NodeJS.ProcessEnv;
@@ -47,6 +52,7 @@ export class Painter {
 
 export class Output {
   readonly json: boolean;
+  readonly verbosity: Verbosity;
   readonly stdout: NodeJS.WriteStream;
   readonly stderr: NodeJS.WriteStream;
   /** Colours for what goes to stdout / stderr. */
@@ -56,6 +62,7 @@ export class Output {
   constructor(options: OutputOptions) {
     const env = options.env ?? process.env;
     this.json = options.json;
+    this.verbosity = options.verbosity ?? "normal";
     this.stdout = options.stdout ?? process.stdout;
     this.stderr = options.stderr ?? process.stderr;
     this.out = new Painter(!options.json && colorEnabled(this.stdout, env, options.color));
@@ -81,8 +88,26 @@ export class Output {
     this.stderr.write(`${this.err.paint("yellow", "warning:")} ${message}\n`);
   }
 
+  /** --quiet given: print only errors, warnings and the data asked for. */
+  get quiet(): boolean {
+    return this.verbosity === "quiet";
+  }
+
+  /** --verbose given: also say what happens on the way (`detail`). */
+  get verbose(): boolean {
+    return this.verbosity === "verbose";
+  }
+
+  /** A remark on stderr (progress, what was recovered); not with --quiet. */
   note(message: string): void {
+    if (this.quiet) return;
     this.stderr.write(`${message}\n`);
+  }
+
+  /** A line on stderr only with --verbose: connections, logins, decisions. */
+  detail(message: string): void {
+    if (!this.verbose) return;
+    this.stderr.write(`${this.err.paint("dim", message)}\n`);
   }
 
   error(message: string): void {

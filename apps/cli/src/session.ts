@@ -1,9 +1,17 @@
 import { isIP, connect as netConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { ClientError, type ClientOptions, connect, type Pop3Client } from "pop3-client";
+import {
+  ClientError,
+  type ClientOptions,
+  connect,
+  type LoginMechanism,
+  type Pop3Client,
+  serverIdentity,
+} from "pop3-client";
 import { credentials, type ResolvedConfig } from "./config";
 import { authError, CliError, EXIT, toCliError } from "./errors";
 import type { Output } from "./output";
+import { pinError, pinMatches, pinOfFingerprint } from "./pin";
 
 export interface Context {
   readonly config: ResolvedConfig;
@@ -18,7 +26,8 @@ export interface Context {
 export function clientOptions(context: Context): ClientOptions {
   const { config, output } = context;
   const tlsOptions: NonNullable<ClientOptions["tlsOptions"]> = {
-    rejectUnauthorized: !config.insecure,
+    // A pinned certificate is trusted by its pin, checked before login (see connectExplained).
+    rejectUnauthorized: !config.insecure && config.pins.length === 0,
     minVersion: "TLSv1.2",
     ...(config.ca === undefined ? {} : { ca: config.ca.pem }),
     ...(config.servername === undefined ? {} : { servername: config.servername }),
@@ -57,6 +66,8 @@ export async function openSession(
   // Ask for the password before dialling, so a slow typist does not hit the greeting timeout.
   const login = options.login ? await credentials(config, output) : undefined;
   const client = await connectExplained(context);
+  config.onClient?.(client);
+  output.detail(`connected to ${config.host}:${config.port}: ${describeConnection(client)}`);
   if (!client.secure && config.tls !== "none" && config.allowCleartext) {
     output.warn(`${config.host} offers no STLS: continuing without TLS (--allow-cleartext)`);
   }
@@ -65,13 +76,67 @@ export async function openSession(
       output.warn("logging in without TLS: the password may be sent in the clear");
     }
     try {
-      await client.login({ user: login.user, password: login.password, signal: context.signal });
+      await client.login(loginOptions(client, config, login, context.signal));
     } catch (error) {
       client.close();
       throw authError(error);
     }
+    config.onClient?.(client);
+    output.detail(
+      `logged in as ${login.user}${config.mechanism === undefined ? "" : ` with ${config.mechanism}`}`,
+    );
   }
   return client;
+}
+
+/** `TLSv1.3 (TLS_AES_256_GCM_SHA384), certificate pin-sha256 …` or `no TLS`, for --verbose. */
+function describeConnection(client: Pop3Client): string {
+  const tls = client.secure ? client.tlsInfo : undefined;
+  if (tls === undefined) return "no TLS";
+  const fingerprint = tls.certificate?.fingerprint256;
+  return `${tls.protocol ?? "TLS"} (${tls.cipher})${fingerprint === undefined ? "" : `, certificate pin-sha256 ${pinOfFingerprint(fingerprint)}`}`;
+}
+
+/**
+ * pop3-client's login options. With --mechanism, that mechanism or an error (before anything is
+ * sent) when the server does not offer it; for XOAUTH2 and OAUTHBEARER the password is the access
+ * token (a passwordCommand can print a fresh one).
+ */
+function loginOptions(
+  client: Pop3Client,
+  config: ResolvedConfig,
+  login: { user: string; password: string },
+  signal: AbortSignal,
+): Parameters<Pop3Client["login"]>[0] {
+  const mechanism = config.mechanism;
+  if (mechanism === undefined) return { user: login.user, password: login.password, signal };
+  if (!offers(client, mechanism)) {
+    throw new CliError(
+      EXIT.AUTH,
+      `login failed: the server does not offer ${mechanism} (--mechanism); it offers ${offeredMechanisms(client).join(", ") || "none"}`,
+      { code: "POP3_MECHANISM_UNAVAILABLE" },
+    );
+  }
+  const oauth = mechanism === "XOAUTH2" || mechanism === "OAUTHBEARER";
+  return {
+    user: login.user,
+    ...(oauth ? { token: login.password } : { password: login.password }),
+    mechanism,
+    signal,
+  };
+}
+
+/** USER: listed in CAPA (or no CAPA at all: RFC 1939 servers); APOP: a greeting timestamp. */
+function offers(client: Pop3Client, mechanism: LoginMechanism): boolean {
+  const caps = client.capabilityList;
+  if (mechanism === "USER") return caps.has("USER") || caps.list.length === 0;
+  if (mechanism === "APOP") return client.greeting.apopTimestamp !== undefined;
+  return caps.saslMechanisms.includes(mechanism);
+}
+
+function offeredMechanisms(client: Pop3Client): string[] {
+  const all: LoginMechanism[] = ["USER", "APOP"];
+  return [...all.filter((m) => offers(client, m)), ...client.capabilityList.saslMechanisms];
 }
 
 /**
@@ -102,10 +167,12 @@ export async function connectExplained(context: Context): Promise<Pop3Client> {
     }, TLS_PORT_CHECK_MS);
   }
   try {
-    return await connect({
+    const client = await connect({
       ...clientOptions(context),
       signal: AbortSignal.any([context.signal, wrongPort.signal]),
     });
+    checkPin(client, config);
+    return client;
   } catch (error) {
     if (diagnosis !== undefined) throw diagnosis;
     if (
@@ -130,6 +197,22 @@ export async function connectExplained(context: Context): Promise<Pop3Client> {
     // Stop a pending check from aborting a client that has connected meanwhile.
     if (!wrongPort.signal.aborted) wrongPort.abort();
   }
+}
+
+/**
+ * With --pin-sha256, the connection's certificate must be a pinned one: checked right after
+ * connecting, before any login, and the connection dropped otherwise. (pop3-client takes no pin,
+ * so the handshake itself completes; only the greeting and CAPA have been exchanged.)
+ */
+function checkPin(client: Pop3Client, config: ResolvedConfig): void {
+  if (config.pins.length === 0) return;
+  const fingerprint = client.secure ? client.tlsInfo?.certificate?.fingerprint256 : undefined;
+  if (fingerprint !== undefined && pinMatches(config.pins, fingerprint)) return;
+  client.close();
+  throw pinError(
+    `${config.host}:${config.port}`,
+    fingerprint === undefined ? undefined : pinOfFingerprint(fingerprint),
+  );
 }
 
 /** `pop3://` to a port that waits for a TLS ClientHello instead of greeting. */
@@ -183,7 +266,8 @@ export function answersTlsHandshake(
       host,
       port,
       rejectUnauthorized: false,
-      ...(isIP(host) === 0 ? { servername: host } : {}),
+      // pop3-client's rule for the name sent as SNI (none for an IP address).
+      ...serverIdentity(host).tlsOptions,
     });
     const done = (tls: boolean): void => {
       clearTimeout(timer);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { extractUrl } from "../src/cli";
+import { extractUrl } from "../src/argv";
 import { parsePop3Url, redactUrl } from "../src/config";
 import { MboxrdEncoder } from "../src/fetch/mbox";
 import { findNetrcEntry, parseNetrc } from "../src/netrc";
