@@ -28,6 +28,7 @@ export { TopFilter } from "./framing/top-filter";
 export { parseCapabilities, parseCapabilityLine, parseMechanismList } from "./parse/capability";
 // Parse and serialize
 export { parseCommand } from "./parse/command";
+export { parseLanguageListing } from "./parse/language";
 export {
   MAX_UID_LENGTH,
   parseDropListing,
@@ -46,6 +47,7 @@ export {
   serializeMechanismList,
 } from "./serialize/capability";
 export { encodeCommand, redactCommand, serializeCommand } from "./serialize/command";
+export { serializeLanguageListing } from "./serialize/language";
 export {
   serializeDropListing,
   serializeScanListing,
@@ -58,6 +60,7 @@ export {
   type ClientEvent,
   ClientSession,
   type ClientSessionOptions,
+  isFinalEvent,
   type SendOptions,
 } from "./session/client-session";
 export {
@@ -70,6 +73,7 @@ export {
   ACCEPTED,
   type CommandKey,
   commandKey,
+  ENDS_PIPELINE,
   hasMultilineReply,
   type Outcome,
   TRANSITIONS,
@@ -88,6 +92,7 @@ export {
 export {
   type DropListing,
   type Greeting,
+  type LanguageListing,
   RESPONSE_CODES,
   type ScanListing,
   type StatusReply,

@@ -8,6 +8,11 @@ export {
   verifyCramMd5,
 } from "./cram-md5";
 export {
+  authCommand,
+  initialResponseFits,
+  MAX_INITIAL_RESPONSE_LINE,
+} from "./initial-response";
+export {
   LOGIN_PASSWORD_CHALLENGE,
   LOGIN_USERNAME_CHALLENGE,
   type LoginClientOptions,

@@ -33,6 +33,13 @@ export const ACCEPTED: Readonly<Record<SessionState, readonly CommandKey[]>> = {
   CLOSED: [],
 };
 
+/**
+ * Commands that nothing may follow until they are answered, pipelining or not: after STLS the
+ * next bytes are TLS, after AUTH they are SASL responses (RFC 2449 §6.6, RFC 2595 §4), and after
+ * QUIT the server closes.
+ */
+export const ENDS_PIPELINE: readonly CommandKey[] = ["STLS", "AUTH", "QUIT"];
+
 export const TRANSITIONS: readonly Transition[] = [
   { from: "AUTHORIZATION", command: "PASS", outcome: "ok", to: "TRANSACTION" },
   { from: "AUTHORIZATION", command: "APOP", outcome: "ok", to: "TRANSACTION" },
@@ -56,6 +63,10 @@ export function commandKey(command: Pop3Command): CommandKey {
 
 export function isAccepted(state: SessionState, key: CommandKey): boolean {
   return ACCEPTED[state].includes(key);
+}
+
+export function endsPipeline(key: CommandKey): boolean {
+  return ENDS_PIPELINE.includes(key);
 }
 
 export function nextState(state: SessionState, key: CommandKey, outcome: Outcome): SessionState {

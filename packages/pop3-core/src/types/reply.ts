@@ -40,3 +40,12 @@ export interface DropListing {
   readonly count: number;
   readonly size: number;
 }
+
+/**
+ * One line of the answer to a bare `LANG` (RFC 6856 §3): a language tag, and a description of the
+ * language in that language (UTF-8), `""` when the server gives none.
+ */
+export interface LanguageListing {
+  readonly tag: string;
+  readonly description: string;
+}

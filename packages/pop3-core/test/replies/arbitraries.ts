@@ -8,6 +8,7 @@ import type { Capability } from "../../src/types/capability";
 import {
   type DropListing,
   type Greeting,
+  type LanguageListing,
   RESPONSE_CODES,
   type ScanListing,
   type StatusReply,
@@ -302,4 +303,56 @@ export const arbReplyNoise: fc.Arbitrary<string> = fc.oneof(
       fc.string({ unit: fc.oneof(fc.constantFrom(...GRAMMAR_CHARS), textChar), maxLength: 40 }),
     )
     .map(([prefix, tail]) => prefix + tail),
+);
+
+const LETTERS = [...charRange(0x41, 0x5a), ...charRange(0x61, 0x7a)];
+const DIGITS = charRange(0x30, 0x39);
+
+/**
+ * A language tag of RFC 5646's shape: a first subtag of 1-8 letters, then subtags of 1-8 letters
+ * or digits after `-`. Real tags (en, de-CH, zh-Hant-TW, i-klingon, x-private) are mixed in.
+ */
+export const arbLanguageTag: fc.Arbitrary<string> = fc.oneof(
+  fc.constantFrom(
+    "en",
+    "EN",
+    "de-CH",
+    "zh-Hant-TW",
+    "en-boont",
+    "i-klingon",
+    "x-private",
+    "sgn-BE-FR",
+  ),
+  fc
+    .tuple(
+      fc.string({ unit: fc.constantFrom(...LETTERS), minLength: 1, maxLength: 8 }),
+      fc.array(
+        fc.string({ unit: fc.constantFrom(...LETTERS, ...DIGITS), minLength: 1, maxLength: 8 }),
+        { maxLength: 4 },
+      ),
+    )
+    .map(([first, rest]) => [first, ...rest].join("-")),
+);
+
+/**
+ * A language listing: any description that can go into a line, spaces, tabs and code points of
+ * every UTF-8 length (1 to 4 octets) included, often empty.
+ */
+export const arbLanguageListing: fc.Arbitrary<LanguageListing> = fc.record(
+  {
+    tag: arbLanguageTag,
+    description: fc.oneof(
+      fc.constantFrom(
+        "",
+        "English",
+        "Español",
+        "日本語",
+        "Deutsch (Schweiz)",
+        " two  spaces ",
+        "😀",
+      ),
+      arbLineText(60),
+    ),
+  },
+  { noNullPrototype: true },
 );
