@@ -17,7 +17,10 @@ const policy = { intervalMs: 60_000, maxBackoffMs: MAX_BACKOFF_MS };
 /** A login refused with `code`, as openSession reports it (a CliError whose cause is the -ERR). */
 function refused(code: string): PollResult {
   const problem = authError(new ServerReplyError("PASS", { code, text: "not now" }));
-  return { exitCode: problem.exitCode, error: { message: problem.message, code: problem.code, cause: problem } };
+  return {
+    exitCode: problem.exitCode,
+    error: { message: problem.message, code: problem.code, cause: problem },
+  };
 }
 
 describe("classify", () => {
@@ -30,9 +33,12 @@ describe("classify", () => {
 
   it("else the exit status", () => {
     const connection = toCliError(new ClientError("POP3_CONNECTION", "refused"));
-    expect(classify({ exitCode: connection.exitCode, error: { message: "x", code: "y", cause: connection } })).toBe(
-      "connection",
-    );
+    expect(
+      classify({
+        exitCode: connection.exitCode,
+        error: { message: "x", code: "y", cause: connection },
+      }),
+    ).toBe("connection");
     const cases: [PollResult["exitCode"], Outcome][] = [
       [EXIT.OK, "ok"],
       [EXIT.PARTIAL, "partial"],
@@ -43,7 +49,9 @@ describe("classify", () => {
     ];
     for (const [exitCode, outcome] of cases) expect(classify({ exitCode })).toBe(outcome);
     const error = new CliError(EXIT.SERVER, "x");
-    expect(classify({ exitCode: EXIT.SERVER, error: { message: "x", code: "SERVER", cause: error } })).toBe("failed");
+    expect(
+      classify({ exitCode: EXIT.SERVER, error: { message: "x", code: "SERVER", cause: error } }),
+    ).toBe("failed");
   });
 });
 
@@ -90,7 +98,12 @@ describe("runDaemon", () => {
   it("polls each account, backs off per account, stops when asked (between polls)", async () => {
     const stop = new AbortController();
     const polls: string[] = [];
-    const records: { account: string; outcome: string; failures: number; next: number | undefined }[] = [];
+    const records: {
+      account: string;
+      outcome: string;
+      failures: number;
+      next: number | undefined;
+    }[] = [];
     let calls = 0;
     await runDaemon({
       accounts: [{ name: "a" }, { name: "b" }],
@@ -104,7 +117,13 @@ describe("runDaemon", () => {
       // 1 ms interval: b's backoff (2, 4, 8 ms) makes it come round less often than a.
       policy: { intervalMs: 1, maxBackoffMs: 1000 },
       stop: stop.signal,
-      onPoll: (r) => records.push({ account: r.account, outcome: r.outcome, failures: r.failures, next: r.nextPollMs }),
+      onPoll: (r) =>
+        records.push({
+          account: r.account,
+          outcome: r.outcome,
+          failures: r.failures,
+          next: r.nextPollMs,
+        }),
     });
     expect(polls.slice(0, 2)).toEqual(["a", "b"]);
     expect(calls).toBe(6);

@@ -104,7 +104,10 @@ describe("judge", () => {
 
   it("TLS: old version, legacy versions accepted, untrusted, wrong name, expired, expiring", () => {
     const old = judge(
-      report({ tls: tls({ protocol: "TLSv1.1" }), legacyTls: { accepted: true, protocol: "TLSv1" } }),
+      report({
+        tls: tls({ protocol: "TLSv1.1" }),
+        legacyTls: { accepted: true, protocol: "TLSv1" },
+      }),
     );
     expect(ids(old)).toEqual(["old-tls", "legacy-tls-accepted"]);
     const untrusted = judge(
@@ -113,7 +116,10 @@ describe("judge", () => {
           verified: false,
           verifyError: "self-signed certificate",
           hostnameMatches: false,
-          certificate: { ...(tls().certificate as NonNullable<TlsReport["certificate"]>), selfSigned: true },
+          certificate: {
+            ...(tls().certificate as NonNullable<TlsReport["certificate"]>),
+            selfSigned: true,
+          },
         }),
       }),
     );
@@ -128,7 +134,9 @@ describe("judge", () => {
       "certificate-expired",
     ]);
     const soon = judge(report({ tls: tls({ certificate: { ...cert, daysLeft: 29 } }) }));
-    expect(soon).toEqual([expect.objectContaining({ level: "warning", id: "certificate-expires-soon" })]);
+    expect(soon).toEqual([
+      expect.objectContaining({ level: "warning", id: "certificate-expires-soon" }),
+    ]);
     expect(judge(report({ tls: tls({ certificate: { ...cert, daysLeft: 30 } }) }))).toEqual([]);
   });
 
@@ -138,14 +146,22 @@ describe("judge", () => {
     expect(pinned.map((f) => [f.level, f.id])).toEqual([["info", "certificate-pinned"]]);
     const wrong = judge(report({ pin: { matches: false } }));
     expect(wrong).toEqual([
-      expect.objectContaining({ level: "problem", id: "pin-mismatch", message: expect.stringContaining("qrs=") }),
+      expect.objectContaining({
+        level: "problem",
+        id: "pin-mismatch",
+        message: expect.stringContaining("qrs="),
+      }),
     ]);
   });
 
   it("missing capabilities, no CAPA at all, APOP", () => {
-    const bare = judge(report({ capabilities: { beforeTls: null, afterTls: ["USER"], afterLogin: null } }));
+    const bare = judge(
+      report({ capabilities: { beforeTls: null, afterTls: ["USER"], afterLogin: null } }),
+    );
     expect(ids(bare)).toEqual(["no-uidl", "no-top", "no-pipelining", "no-resp-codes"]);
-    const none = judge(report({ capabilities: { beforeTls: null, afterTls: null, afterLogin: null }, apop: true }));
+    const none = judge(
+      report({ capabilities: { beforeTls: null, afterTls: null, afterLogin: null }, apop: true }),
+    );
     expect(ids(none)).toEqual(["no-capa", "apop"]);
   });
 
@@ -169,7 +185,15 @@ describe("judge", () => {
 
   it("the login: failed (its message), skipped for the certificate, no password, --no-login", () => {
     const failed = judge(
-      report({ login: { attempted: true, skipped: null, user: "a", ok: false, error: "login failed: [AUTH] no" } }),
+      report({
+        login: {
+          attempted: true,
+          skipped: null,
+          user: "a",
+          ok: false,
+          error: "login failed: [AUTH] no",
+        },
+      }),
     );
     expect(failed).toEqual([
       { level: "problem", id: "login-failed", message: "login failed: [AUTH] no" },
