@@ -53,19 +53,12 @@ export function declareFetchOptions(command: Command): Command {
         "--size-mismatch <mode>",
         "a message whose size differs from LIST: error (not stored, default) or warn (stored)",
       ).choices(["warn", "error"]),
-    )
-    .addOption(
-      new Option(
-        "-q, --quiet",
-        "print only warnings and errors (no progress, no summary)",
-      ).conflicts("verbose"),
-    )
-    .option("-v, --verbose", "say what happens to each message (on stderr)");
+    );
 }
 
 /** The parsed fetch options of the command declared by `declareFetchOptions`. */
 export function fetchOptionsOf(command: Command): FetchOptions {
-  // With globals: --quiet/--verbose may also be declared for every command.
+  // With the global options: --quiet and --verbose (see FetchOptions) are declared for every command.
   return command.optsWithGlobals<FetchOptions>();
 }
 
