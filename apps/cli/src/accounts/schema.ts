@@ -115,18 +115,22 @@ const fields = z.strictObject({
   state: path.optional(),
 });
 
-export const accountFields = fields.superRefine((value, ctx) => {
-  const record = value as Record<string, unknown>;
-  for (const group of EXCLUSIVE_GROUPS) {
-    const given = group.filter((key) => isOn(record[key]));
-    if (given.length > 1) {
-      ctx.addIssue({
-        code: "custom",
-        message: `give one of ${group.join(", ")}, not ${given.join(" and ")}`,
-      });
+export const accountFields = fields.superRefine(
+  (value, ctx) => {
+    const record = value as Record<string, unknown>;
+    for (const group of EXCLUSIVE_GROUPS) {
+      const given = group.filter((key) => isOn(record[key]));
+      if (given.length > 1) {
+        ctx.addIssue({
+          code: "custom",
+          message: `give one of ${group.join(", ")}, not ${given.join(" and ")}`,
+        });
+      }
     }
-  }
-});
+  },
+  // Also when other settings are wrong: every problem of the file in one message.
+  { when: () => true },
+);
 
 /** An account's settings over `defaults`: a group the account touches replaces the default's. */
 export function mergeDefaults(defaults: AccountFields, account: AccountFields): AccountFields {
@@ -147,13 +151,12 @@ const ACCOUNT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export const accountsFile = z.strictObject({
   defaults: accountFields.optional(),
   accounts: z
-    .record(
-      z.string().regex(ACCOUNT_NAME, {
-        error: "an account name is letters, digits, '.', '_' and '-'",
-      }),
-      accountFields,
-      { error: "must be a table of accounts ([accounts.NAME])" },
-    )
+    .record(z.string().regex(ACCOUNT_NAME), accountFields, {
+      error: (issue) =>
+        issue.code === "invalid_key"
+          ? "an account name is letters, digits, '.', '_' and '-'"
+          : "must be a table of accounts ([accounts.NAME])",
+    })
     .refine((accounts) => Object.keys(accounts).length > 0, {
       error: "no account: add at least one [accounts.NAME] table",
     }),
