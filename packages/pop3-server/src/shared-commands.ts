@@ -1,4 +1,4 @@
-import { serializeCapabilities } from "pop3-core";
+import { type LanguageListing, serializeCapabilities, serializeLanguageListing } from "pop3-core";
 import type { PhaseHost } from "./phase-host";
 import { capabilities } from "./policy";
 
@@ -14,14 +14,14 @@ export function answerCapa(host: PhaseHost): void {
 }
 
 /** The languages the server's texts are in (RFC 6856 §3); only English for now. */
-const LANGUAGES = [{ tag: "en", description: "English" }] as const;
+const LANGUAGES: readonly LanguageListing[] = [{ tag: "en", description: "English" }];
 
 /** LANG without an argument lists the languages; `LANG *` picks the default; a tag picks one. */
 export function answerLang(host: PhaseHost, tag: string | undefined): void {
   if (tag === undefined) {
     host.replyLines(
       { ok: true, text: "language listing follows" },
-      LANGUAGES.map((l) => `${l.tag} ${l.description}`),
+      LANGUAGES.map(serializeLanguageListing),
     );
     return;
   }

@@ -189,6 +189,24 @@ describe("AuthorizationPhase", () => {
     ]);
   });
 
+  it("answers LANG (RFC 6856): the listing, a pick by tag or `*`, a refusal", () => {
+    const { phase, host } = setup();
+    phase.command(command("LANG"));
+    phase.command(command("LANG *"));
+    phase.command(command("LANG en-GB"));
+    phase.command(command("LANG fr"));
+    expect(host.take()).toEqual([
+      {
+        type: "lines",
+        reply: { ok: true, text: "language listing follows" },
+        lines: ["en English"],
+      },
+      { type: "reply", reply: { ok: true, text: "en English selected" } },
+      { type: "reply", reply: { ok: true, text: "en English selected" } },
+      { type: "reply", reply: { ok: false, text: "unsupported language" } },
+    ]);
+  });
+
   it("closes after maxCommandsBeforeLogin commands", () => {
     const { phase, host } = setup({ limits: { maxCommandsBeforeLogin: 2 } });
     phase.command(command("CAPA"));
