@@ -30,7 +30,7 @@ export class MemoryHost implements PhaseHost {
   tls: boolean;
   closed = false;
   readonly #closing = new AbortController();
-  readonly closedSignal = this.#closing.signal;
+  readonly closedSignal: AbortSignal = this.#closing.signal;
 
   constructor(context: ServerContext, options: { tls?: boolean; remoteAddress?: string } = {}) {
     this.context = context;
