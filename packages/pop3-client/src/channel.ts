@@ -10,23 +10,23 @@ import {
   serializeStatusLine,
 } from "pop3-core";
 import { ClientError } from "./errors";
-import { completes, type Operation } from "./operation";
+import type { Operation } from "./operation";
 import type { ResolvedClientOptions, TraceEvent } from "./options";
 import { serverIdentity } from "./sni";
 
 /**
- * The I/O shell around core's `ClientSession`: writes commands (pipelined when allowed), feeds the
- * socket's bytes to the session, and hands each event to the operation it answers. It never looks
- * at POP3 bytes itself. A protocol error, a timeout or a lost connection fails every operation and
- * closes the socket: after that, no byte can be misread as a reply.
+ * The I/O shell around core's `ClientSession`: writes each queued command when the session says
+ * it may (`readyToSend`: pipelining and its limits are core's rules), feeds the socket's bytes to
+ * the session, and hands each event to the operation it answers (the event carries it as its
+ * context). It never looks at POP3 bytes itself. A protocol error, a timeout or a lost connection
+ * fails every operation and closes the socket: after that, no byte can be misread as a reply.
  */
 export class Channel {
-  readonly session: ClientSession;
+  readonly session: ClientSession<Operation>;
   #socket: Duplex;
   readonly #options: ResolvedClientOptions;
+  /** Operations not written yet; those written are the session's `inFlightContexts`. */
   #queued: Operation[] = [];
-  #inFlight: Operation[] = [];
-  #pipelining = false;
   #failure: Error | undefined;
   #timer: NodeJS.Timeout | undefined;
   #timerMs = 0;
@@ -38,10 +38,11 @@ export class Channel {
   constructor(socket: Duplex, options: ResolvedClientOptions, tls: boolean) {
     this.#socket = socket;
     this.#options = options;
-    this.session = new ClientSession({
+    this.session = new ClientSession<Operation>({
       tls,
       lenientLineEnds: options.lenientLineEnds,
       maxLineLength: options.maxLineLength,
+      pipelining: options.pipelining,
     });
     this.#attach(socket);
   }
@@ -52,11 +53,6 @@ export class Channel {
 
   get closed(): boolean {
     return this.#failure !== undefined;
-  }
-
-  set pipelining(on: boolean) {
-    this.#pipelining = on;
-    this.#pump();
   }
 
   /** Resolves with the greeting, or rejects after `timeouts.greeting`. */
@@ -118,7 +114,7 @@ export class Channel {
     if (!this.#pausedByReader) return;
     this.#pausedByReader = false;
     this.#socket.resume();
-    if (this.#inFlight.length > 0)
+    if (this.session.inFlight.length > 0)
       this.#arm(this.#options.timeouts.command, "the server stopped answering");
   }
 
@@ -130,10 +126,9 @@ export class Channel {
     clearTimeout(this.#idleTimer);
     this.#greeting?.reject(error);
     this.#greeting = undefined;
-    const pending = [...this.#inFlight, ...this.#queued];
-    this.#inFlight = [];
+    const pending = [...this.session.inFlightContexts, ...this.#queued];
     this.#queued = [];
-    for (const operation of pending) operation.onError(error);
+    for (const operation of pending) operation?.onError(error);
     this.#socket.destroy();
   }
 
@@ -181,7 +176,7 @@ export class Channel {
   };
 
   #drainEvents(): void {
-    if (this.#inFlight.length > 0 || this.#greeting !== undefined) {
+    if (this.session.inFlight.length > 0 || this.#greeting !== undefined) {
       this.#arm(this.#options.timeouts.command, "the server stopped answering");
     }
     for (;;) {
@@ -196,48 +191,37 @@ export class Channel {
         waiter?.resolve(event.greeting);
         continue;
       }
-      const operation = this.#inFlight[0];
-      if (operation === undefined) {
-        throw new RemoteProtocolError("POP3_UNEXPECTED_DATA", "answer without a command");
-      }
       this.#traceEvent(event);
-      if (completes(event)) this.#inFlight.shift();
-      if (!operation.abandoned) operation.onEvent(event);
+      // Every command is sent with its operation as context. An abandoned operation's answer is
+      // still read to its end (the session does that), and dropped.
+      const operation = event.context;
+      if (operation !== undefined && !operation.abandoned) operation.onEvent(event);
       if (this.session.state === "TLS_HANDSHAKE") return;
     }
-    if (this.#inFlight.length === 0) this.#clearTimer();
+    if (this.session.inFlight.length === 0) this.#clearTimer();
     this.#pump();
   }
 
   #pump(): void {
-    if (this.#failure !== undefined || this.session.state === "TLS_HANDSHAKE") return;
-    while (this.#queued.length > 0) {
-      const last = this.#inFlight.at(-1);
-      // RFC 2449 §6.6: nothing may follow STLS or AUTH until they are answered.
-      if (
-        last !== undefined &&
-        (!this.#pipelining || last.command.name === "STLS" || last.command.name === "AUTH")
-      ) {
-        break;
-      }
+    if (this.#failure !== undefined) return;
+    while (this.#queued.length > 0 && this.session.readyToSend) {
       const operation = this.#queued.shift() as Operation;
       if (operation.abandoned) continue;
       let bytes: Uint8Array;
       try {
-        bytes = this.session.send(
-          operation.command,
-          operation.multiline === undefined ? {} : { multiline: operation.multiline },
-        );
+        bytes = this.session.send(operation.command, {
+          context: operation,
+          ...(operation.multiline === undefined ? {} : { multiline: operation.multiline }),
+        });
       } catch (error) {
         if (!(error instanceof LocalProtocolError)) throw error;
         operation.onError(error);
         continue;
       }
-      this.#inFlight.push(operation);
       this.#trace({ direction: "send", line: operation.label });
       this.#socket.write(bytes);
     }
-    if (this.#inFlight.length > 0 && this.#timer === undefined && !this.#pausedByReader) {
+    if (this.session.inFlight.length > 0 && this.#timer === undefined && !this.#pausedByReader) {
       this.#arm(this.#options.timeouts.command, "the server stopped answering");
     }
     this.#armIdle();
@@ -246,7 +230,7 @@ export class Channel {
   #armIdle(): void {
     clearTimeout(this.#idleTimer);
     const idle = this.#options.timeouts.idle;
-    if (idle === 0 || this.#inFlight.length > 0 || this.#queued.length > 0) return;
+    if (idle === 0 || this.session.inFlight.length > 0 || this.#queued.length > 0) return;
     this.#idleTimer = setTimeout(() => {
       this.destroy(new ClientError("POP3_TIMEOUT", `idle for ${idle} ms; closed without QUIT`));
     }, idle);

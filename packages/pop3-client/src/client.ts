@@ -3,15 +3,17 @@ import type { Duplex } from "node:stream";
 import { TLSSocket, connect as tlsConnect } from "node:tls";
 import {
   apopDigest,
+  authCommand,
   Capabilities,
   type ClientEvent,
   type DropListing,
-  encodeBase64,
   type Greeting,
+  type LanguageListing,
   type Pop3Command,
   parseCapabilities,
   parseCommand,
   parseDropListing,
+  parseLanguageListing,
   parseScanListing,
   parseUidListing,
   RemoteProtocolError,
@@ -162,7 +164,6 @@ export class Pop3Client implements AsyncDisposable {
     if (!greeting.ok) throw new ServerReplyError("greeting", greeting);
     await this.capabilities();
     if (this.#options.tls === "starttls") await this.#upgrade();
-    this.#channel.pipelining = this.#options.pipelining && this.#capabilities.has("PIPELINING");
   }
 
   async #upgrade(): Promise<void> {
@@ -229,19 +230,9 @@ export class Pop3Client implements AsyncDisposable {
     credentials: LoginOptions,
   ): Promise<void> {
     const mechanism = await saslMechanism(name, credentials, this.#options.host, this.#port);
-    const initial = mechanism.initialResponse();
-    let command: Pop3Command = { name: "AUTH", mechanism: name };
-    if (initial !== undefined) {
-      const encoded = encodeBase64(initial);
-      // RFC 5034 §4: no initial response when the AUTH line would pass 255 octets.
-      if (`AUTH ${name} ${encoded}\r\n`.length <= 255) {
-        command = {
-          name: "AUTH",
-          mechanism: name,
-          initialResponse: secretOf(encoded === "" ? "" : encoded),
-        };
-      }
-    }
+    // RFC 5034 §4: the initial response goes on the AUTH line only if the line fits in 255
+    // octets; otherwise the server's empty challenge is answered with it.
+    const command = authCommand(name, mechanism.initialResponse());
     const channel = this.#channel;
     await this.#run<void>(command, credentials.signal, (event, resolve, reject) => {
       if (event.type === "sasl-challenge") {
@@ -351,20 +342,20 @@ export class Pop3Client implements AsyncDisposable {
   }
 
   /** LANG (RFC 6856): with a tag, select a language; without, list them. */
-  async lang(
-    tag?: string,
-    options: CallOptions = {},
-  ): Promise<{ tag: string; description: string }[]> {
+  async lang(tag?: string, options: CallOptions = {}): Promise<LanguageListing[]> {
     if (tag !== undefined) {
       const reply = await this.#simple({ name: "LANG", tag }, options.signal);
-      const [selected = tag, ...rest] = reply.text.split(" ");
-      return [{ tag: selected, description: rest.join(" ") }];
+      // RFC 6856 §3's example answers `+OK es Idioma cambiado`: read it as a listing when it is
+      // one; any other text is the description of the tag asked for.
+      try {
+        return [parseLanguageListing(reply.text)];
+      } catch (error) {
+        if (!(error instanceof RemoteProtocolError)) throw error;
+        return [{ tag, description: reply.text }];
+      }
     }
     const { lines } = await this.#listing({ name: "LANG" }, options.signal);
-    return lines.map((line) => {
-      const [languageTag = "", ...rest] = line.split(" ");
-      return { tag: languageTag, description: rest.join(" ") };
-    });
+    return lines.map(parseLanguageListing);
   }
 
   /**

@@ -1,9 +1,10 @@
 import type { ClientEvent, Pop3Command } from "pop3-core";
 
 /**
- * One command on its way through the channel: queued, then sent, then answered. Completion is
- * decided by the event type alone, so an operation whose caller has given up (aborted) is still
- * read to its end, and the bytes of its answer are never taken for the next reply.
+ * One command on its way through the channel: queued, then sent (as the context of its command in
+ * core's `ClientSession`), then answered. The session decides where an answer ends, so an
+ * operation whose caller has given up (aborted) is still read to its end, and the bytes of its
+ * answer are never taken for the next reply.
  */
 export interface Operation {
   readonly command: Pop3Command;
@@ -12,13 +13,9 @@ export interface Operation {
   /** Secret-free text for traces and errors. */
   readonly label: string;
   /** Receives the events of this command's answer, unless abandoned. */
-  onEvent(event: ClientEvent): void;
+  onEvent(event: ClientEvent<Operation>): void;
   /** The command could not complete (connection lost, timeout, local refusal). */
   onError(error: Error): void;
   /** The caller no longer wants the answer; it is still read and dropped. */
   abandoned: boolean;
-}
-
-export function completes(event: ClientEvent): boolean {
-  return event.type === "reply" || event.type === "listing" || event.type === "body-end";
 }

@@ -7,7 +7,13 @@ import {
   type Pop3Client,
   type TraceEvent,
 } from "../src/index";
-import { goodServer, MESSAGE, type ScriptedServer, scriptedServer } from "./scripted-server";
+import {
+  goodServer,
+  MESSAGE,
+  type Script,
+  type ScriptedServer,
+  scriptedServer,
+} from "./scripted-server";
 
 let server: ScriptedServer | undefined;
 let client: Pop3Client | undefined;
@@ -181,6 +187,105 @@ describe("pop3-client against a scripted server", () => {
     });
     const error = await connect({ host: "127.0.0.1", port: server.port }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "POP3_UNEXPECTED_DATA" });
+  });
+});
+
+/**
+ * A server offering SASL PLAIN and XOAUTH2 that accepts exactly `expected` as the client's message,
+ * whether it comes on the AUTH line or after an empty challenge.
+ */
+function saslServer(expected: Buffer): Script["answer"] {
+  let awaitingResponse = false;
+  const check = (base64: string): string =>
+    Buffer.from(base64, "base64").equals(expected) ? "+OK logged in\r\n" : "-ERR [AUTH] no\r\n";
+  return (line) => {
+    if (awaitingResponse) {
+      awaitingResponse = false;
+      return check(line);
+    }
+    const [keyword, , response] = line.split(" ");
+    if (keyword === "CAPA") return "+OK\r\nUSER\r\nSASL PLAIN XOAUTH2\r\n.\r\n";
+    if (keyword !== "AUTH") return "-ERR unknown command\r\n";
+    if (response !== undefined) return check(response);
+    awaitingResponse = true;
+    return "+ \r\n";
+  };
+}
+
+describe("the initial response and the 255-octet AUTH line (RFC 5034 §4)", () => {
+  const PASSWORD = "secret";
+  const TOKEN = "ya29.token-0123456789";
+  it.each([
+    // 85 characters of 2 octets: PLAIN's line is 253 octets; one € (3 octets) more makes it 257.
+    ["PLAIN", 253, true, "Ω".repeat(85)],
+    ["PLAIN", 257, false, `${"Ω".repeat(85)}€`],
+    // XOAUTH2's message is the user name's octets + 41: 255 octets exactly, then 259.
+    ["XOAUTH2", 255, true, `${"ß".repeat(69)}x`],
+    ["XOAUTH2", 259, false, "ß".repeat(71)],
+  ] as const)(
+    "%s with a multi-byte user name: a %i-octet line carries the initial response: %s",
+    async (mechanism, octets, inline, user) => {
+      const message = Buffer.from(
+        mechanism === "PLAIN"
+          ? `\0${user}\0${PASSWORD}`
+          : `user=${user}\x01auth=Bearer ${TOKEN}\x01\x01`,
+      );
+      const base64 = message.toString("base64");
+      expect(`AUTH ${mechanism} ${base64}\r\n`.length).toBe(octets);
+      server = await scriptedServer({ answer: saslServer(message) });
+      client = await plainClient(server.port);
+      await client.login(
+        mechanism === "PLAIN"
+          ? { user, password: PASSWORD, mechanism }
+          : { user, token: TOKEN, mechanism },
+      );
+      expect(client.state).toBe("TRANSACTION");
+      const auth = server.received.filter((line) => !line.startsWith("CAPA"));
+      expect(auth).toEqual(
+        inline ? [`AUTH ${mechanism} ${base64}`] : [`AUTH ${mechanism}`, base64],
+      );
+    },
+  );
+});
+
+describe("LANG (RFC 6856)", () => {
+  it("reads language listings in UTF-8 with core's parser, and the answer to LANG tag", async () => {
+    server = await scriptedServer({
+      answer: (line) => {
+        if (line === "CAPA") return "+OK\r\nUSER\r\nLANG\r\n.\r\n";
+        if (line === "LANG")
+          return Buffer.from(
+            "+OK Language listing follows\r\nen English\r\nes Español\r\nzh-Hant  繁體中文\r\nx-none\r\n.\r\n",
+          );
+        if (line === "LANG es") return Buffer.from("+OK es Idioma cambiado\r\n");
+        if (line === "LANG fr") return "+OK\r\n";
+        if (line === "NOOP") return "+OK\r\n";
+        return "-ERR unknown command\r\n";
+      },
+    });
+    client = await plainClient(server.port);
+    expect(await client.lang()).toEqual([
+      { tag: "en", description: "English" },
+      { tag: "es", description: "Español" },
+      { tag: "zh-Hant", description: " 繁體中文" },
+      { tag: "x-none", description: "" },
+    ]);
+    expect(await client.lang("es")).toEqual([{ tag: "es", description: "Idioma cambiado" }]);
+    expect(await client.lang("fr")).toEqual([{ tag: "fr", description: "" }]);
+  });
+
+  it("rejects a listing line that is not a language tag, and the connection goes on", async () => {
+    server = await scriptedServer({
+      answer: (line) => {
+        if (line === "CAPA") return "+OK\r\nUSER\r\n.\r\n";
+        if (line === "LANG") return "+OK\r\nen English\r\n not a tag\r\n.\r\n";
+        return "+OK\r\n";
+      },
+    });
+    client = await plainClient(server.port);
+    await expect(client.lang()).rejects.toMatchObject({ code: "POP3_PROTOCOL" });
+    await client.login({ user: "alice", password: "secret", mechanism: "USER" });
+    await expect(client.noop()).resolves.toBeUndefined();
   });
 });
 

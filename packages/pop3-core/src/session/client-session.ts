@@ -352,20 +352,25 @@ export class ClientSession<Context = unknown> {
     return { type: "listing", command: current.command, context: current.context, reply, lines };
   }
 
-  /** The final event of the oldest command's answer is being handed out. */
+  /**
+   * The final event of the oldest command's answer is being handed out. When it cannot be (bytes
+   * after the +OK to STLS), the command stays in flight: its caller never got an answer.
+   */
   #complete(event: ClientEvent<Context>): void {
-    const done = this.#inFlight.shift() as InFlight<Context>;
+    const done = this.#inFlight[0] as InFlight<Context>;
     const ok = event.type !== "reply" || event.reply.ok;
-    if (done.key === "CAPA") {
-      this.#pipeliningAdvertised = event.type === "listing" && advertisesPipelining(event.lines);
-    }
-    this.#state = stateAfterReply(this.#state, done.key, ok ? "ok" : "err");
-    if (this.#state === "TLS_HANDSHAKE" && this.#reader.buffered > 0) {
+    const next = stateAfterReply(this.#state, done.key, ok ? "ok" : "err");
+    if (next === "TLS_HANDSHAKE" && this.#reader.buffered > 0) {
       throw new RemoteProtocolError(
         "POP3_UNEXPECTED_DATA",
         "server sent bytes after its +OK to STLS (possible injection)",
       );
     }
+    this.#inFlight.shift();
+    if (done.key === "CAPA") {
+      this.#pipeliningAdvertised = event.type === "listing" && advertisesPipelining(event.lines);
+    }
+    this.#state = next;
   }
 
   #projectedState(): SessionState {

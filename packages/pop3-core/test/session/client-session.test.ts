@@ -146,12 +146,15 @@ describe("ClientSession", () => {
     const session = new ClientSession();
     session.receiveData(ascii("+OK hi\r\n"));
     drain(session);
-    session.send({ name: "STLS" });
+    session.send({ name: "STLS" }, { context: "stls" });
     session.receiveData(ascii("+OK go ahead\r\n-ERR injected\r\n"));
     expect(() => drain(session)).toThrowError(
       expect.objectContaining({ code: "POP3_UNEXPECTED_DATA" }),
     );
     expect(() => session.nextEvent()).toThrowError(RemoteProtocolError);
+    // Its answer was never handed out: STLS is still in flight, for the caller to fail.
+    expect(session.inFlightContexts).toEqual(["stls"]);
+    expect(session.state).toBe("CLOSED");
   });
 
   it("after STLS, refuses plaintext until the handshake is done, then allows CAPA again", () => {
