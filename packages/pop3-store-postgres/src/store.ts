@@ -152,7 +152,12 @@ export class PostgresStore implements MailStore, AsyncDisposable {
   #info(): Promise<StoreInfo> {
     if (this.#closing !== undefined) return Promise.reject(closedStoreError());
     if (this.#ready === undefined) {
-      const attempt = this.#prepare();
+      // With a lock connection string of its own, open the lock connection at once: a wrong
+      // one fails the start rather than every login.
+      const attempt = this.#prepare().then(async (info) => {
+        if (this.options.lockConnectionString !== undefined) await this.#lockBackend();
+        return info;
+      });
       this.#ready = attempt;
       attempt.catch(() => {
         if (this.#ready === attempt) this.#ready = undefined;
@@ -286,6 +291,9 @@ export class PostgresStore implements MailStore, AsyncDisposable {
         );
         locked = rows[0]?.locked === true;
       } catch (error) {
+        // The statement failed but the connection lives (e.g. "out of shared memory": the lock
+        // table is full): this login fails, the other sessions' locks stay.
+        if (isStatementError(error)) throw backendError("taking the maildrop lock failed", error);
         this.#lockLost(backend, error);
         if (attempt < 2 && this.#closing === undefined) continue;
         throw backendError("the lock connection failed", error);
@@ -318,8 +326,17 @@ export class PostgresStore implements MailStore, AsyncDisposable {
           this.#logger.warn({ userId }, "postgres: a maildrop lock to release was not held");
         }
       } catch (error) {
-        // Ending the lock connection ends its locks too: nothing stays locked by mistake.
-        this.#lockLost(backend, error);
+        // Ending the lock connection ends its locks too: nothing stays locked by mistake. (Not
+        // for a statement error, which leaves the connection usable: then the lock may still be
+        // held, and ending the connection would take every other session's lock with it.)
+        if (isStatementError(error)) {
+          this.#logger.error(
+            { userId, err: (error as Error).message },
+            "postgres: unlocking a maildrop failed",
+          );
+        } else {
+          this.#lockLost(backend, error);
+        }
       }
     }
     this.#forget(userId, holder);
@@ -365,6 +382,7 @@ export class PostgresStore implements MailStore, AsyncDisposable {
         lost: false,
         tail: Promise.resolve(),
       };
+      if (this.options.lockConnectionString !== undefined) await this.#checkSameDatabase(row);
     } catch (error) {
       await client.end().catch(() => {});
       throw backendError("no lock connection", error);
@@ -376,6 +394,28 @@ export class PostgresStore implements MailStore, AsyncDisposable {
     }
     this.#lock = backend;
     return backend;
+  }
+
+  /**
+   * With a lockConnectionString of its own, the lock connection must reach the database the pool
+   * uses: commit looks for the lock in the pool's pg_locks, so a lock taken elsewhere could never
+   * be proved (nothing would ever be deleted). The pool's backend must see the lock backend, by
+   * pid and start time, in its own database.
+   */
+  async #checkSameDatabase(lock: { pid: number; backend_start: string }): Promise<void> {
+    const { rows } = await this.#withLease((client) =>
+      client.query<{ same: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                         WHERE pid = $1 AND backend_start = $2::timestamptz
+                           AND datname = current_database()) AS same`,
+        [lock.pid, lock.backend_start],
+      ),
+    );
+    if (rows[0]?.same !== true) {
+      throw new Error(
+        "lockConnectionString does not reach the database and server of connectionString",
+      );
+    }
   }
 
   /**
@@ -602,6 +642,14 @@ export class PostgresStore implements MailStore, AsyncDisposable {
       throw new Error(`user row for ${JSON.stringify(user)} vanished`);
     return again.rows[0].id;
   }
+}
+
+/**
+ * An ERROR from the server about one statement (it has a SQLSTATE and the connection goes on),
+ * as opposed to the connection's end (FATAL, e.g. pg_terminate_backend, or a socket error).
+ */
+function isStatementError(error: unknown): boolean {
+  return error instanceof pg.DatabaseError && error.severity === "ERROR";
 }
 
 /** Creates a `PostgresStore` and waits until its schema is migrated and usable. */
