@@ -343,6 +343,25 @@ describe("faults", () => {
     await expect(client.noop()).rejects.toBeInstanceOf(RemoteProtocolError);
   });
 
+  it("keeps the error of a stream that fails before anyone reads it, for its reader", async () => {
+    // What the CLI's consumeNow() once did by hand: MessageStream has its own 'error' listener.
+    const answer = goodServer();
+    server = await scriptedServer({
+      answer: (line, socket) => {
+        if (line.startsWith("RETR")) return "+OK\r\nshort\r\n.\r\n";
+        if (line.startsWith("LIST 1")) return "+OK 1 500\r\n";
+        return answer(line, socket);
+      },
+    });
+    client = await plainClient(server.port);
+    await client.login({ user: "alice", password: "secret" });
+    const stream = await client.retrieve(1);
+    // No 'error' listener of ours: an unhandled 'error' event would fail this test run.
+    await new Promise<void>((resolve) => stream.once("close", () => resolve()));
+    expect(stream.errored).toMatchObject({ code: "POP3_TRUNCATED", expected: 500, received: 7 });
+    await expect(stream.bytes()).rejects.toMatchObject({ code: "POP3_TRUNCATED" });
+  });
+
   it("accepts a message without final newline that arrives with the CRLF the server added, and warns", async () => {
     // Dovecot: LIST counts the file as stored, RETR ends the last line with CRLF (RFC 1939 §3).
     const stored = "From: a@example.org\r\nSubject: no newline\r\n\r\nthe end, no newline";
