@@ -132,8 +132,6 @@ export async function runAccountsDaemon(
       accounts: ready,
       fetchOnce: async (account, signal) => {
         const result = await fetchOnce(account, signal, options);
-        if (result.ran !== true && !output.json)
-          output.error(`${account.name}: ${result.error?.message}`);
         unsettled ||= result.unsettled === true;
         return result;
       },
