@@ -260,7 +260,7 @@ auth_type = trust
 auth_file = $PGBOUNCER_DIR/users.txt
 pool_mode = transaction
 max_client_conn = 2000
-default_pool_size = 10
+default_pool_size = 2
 ; pg sends statement_timeout as a startup parameter; PgBouncer refuses parameters it cannot
 ; keep per server connection unless told to ignore them.
 ignore_startup_parameters = statement_timeout
