@@ -47,8 +47,9 @@ function run(command, args, { env, input, timeoutMs = 600_000 } = {}) {
 const isRoot = () => process.getuid?.() === 0;
 
 /** A private Dovecot: `{ start, seed, deliver, memory, stop, host, port, version }` or `{ error }`. */
-export async function startDovecot({ runtime, port, tlsPort, users }) {
+export async function startDovecot({ runtime, port, tlsPort, users, mode = "stock" }) {
   const env = {
+    DOVECOT_MODE: mode,
     DOVECOT_RUNTIME: runtime,
     DOVECOT_POP3_PORT: String(port),
     DOVECOT_POP3S_PORT: String(tlsPort),
@@ -71,10 +72,19 @@ export async function startDovecot({ runtime, port, tlsPort, users }) {
   );
   const version = (await run("dovecot", ["--version"])).stdout.trim();
   const masterPidFile = join(runtime, "run", "master.pid");
+  const masterPid = () => Number(readFileSync(masterPidFile, "utf8").trim());
   return {
     host: "127.0.0.1",
     port,
+    tlsPort,
+    mode,
     version,
+    /** The configuration as Dovecot reads it (`doveconf -n`), for the report. */
+    config: (await run("doveconf", ["-c", join(runtime, "dovecot.conf"), "-n"])).stdout,
+    /** The certificate and key of its TLS listener (RSA 2048, self-signed). */
+    tls: { cert: join(runtime, "tls", "server.crt"), key: join(runtime, "tls", "server.key") },
+    /** The master and every process below it, now. */
+    pids: () => descendants(processTable(), masterPid()),
     mailRoot: vars.POP3_DOVECOT_MAIL_ROOT ?? join(runtime, "mail"),
     /** Writes every group's Maildirs (as root: directly, else through `sudo -n node`). */
     async seed(groups) {
@@ -84,6 +94,21 @@ export async function startDovecot({ runtime, port, tlsPort, users }) {
         ? await run(process.execPath, args)
         : await run("sudo", ["-n", process.execPath, ...args]);
       if (result.code !== 0) throw new Error(`seeding Dovecot's Maildirs failed: ${result.stderr}`);
+    },
+    /** Tops every user in `names` up to `count` messages (see mailboxes.mjs's refillMaildir). */
+    async refill(spec) {
+      const job = JSON.stringify({
+        mailRoot: this.mailRoot,
+        uid: MAIL_UID,
+        gid: MAIL_UID,
+        refill: spec,
+      });
+      const args = [join(here, "dovecot-seed.mjs"), job];
+      const result = isRoot()
+        ? await run(process.execPath, args)
+        : await run("sudo", ["-n", process.execPath, ...args]);
+      if (result.code !== 0)
+        throw new Error(`refilling Dovecot's Maildirs failed: ${result.stderr}`);
     },
     /** `dovecot.sh deliver user -`, the bytes on stdin. */
     async deliver(user, bytes) {
@@ -96,13 +121,16 @@ export async function startDovecot({ runtime, port, tlsPort, users }) {
     },
     /** PSS and RSS summed over the master and all its descendants (needs root to read). */
     memory() {
-      const master = Number(readFileSync(masterPidFile, "utf8").trim());
-      return processTreeMemory(master);
+      return processTreeMemory(masterPid());
     },
     /** CPU seconds of the master and its descendants (reaped ones count through cutime). */
     cpuSeconds() {
-      const master = Number(readFileSync(masterPidFile, "utf8").trim());
-      return processTreeCpu(master);
+      return processTreeCpu(masterPid());
+    },
+    /** Stops and starts it again: no process left over from earlier sessions. */
+    async restart() {
+      const result = await run("bash", [SCRIPT, "restart"], { env, timeoutMs: 120_000 });
+      if (result.code !== 0) throw new Error(`dovecot.sh restart failed: ${result.stderr}`);
     },
     async stop() {
       await run("bash", [SCRIPT, "stop"], { env, timeoutMs: 60_000 });

@@ -5,28 +5,45 @@
 // Dovecot and the plain socket ceiling. One command at a time per session (no pipelining), as a
 // typical mail client does.
 //
-//   fork("loadgen.mjs") and send one job at a time; each is answered with one message:
-//   { type: "sessions", host, port, users: [[user, password], ...], concurrency, warmupMs,
-//     durationMs, localAddresses? }
-//       -> { sessions, seconds, octets, errors, firstError, latencyMs: { median, p90 } }
-//     `concurrency` workers, worker i always logs in as users[i % users.length]; each runs full
-//     sessions back to back: USER, PASS, STAT, UIDL, LIST, RETR of every message, QUIT. Sessions
-//     that end within the window [warmupMs, warmupMs + durationMs] are counted; then no new
-//     session starts, and those still running finish uncounted.
-//   { type: "retr", host, port, user, password, msg }
+//   fork("loadgen.mjs") and send one job at a time; each is answered with one message.
+//   Every job that connects takes `host`, `port`, `localAddresses?` and `tls?` ({ servername? }:
+//   implicit TLS, the certificate not verified, no session resumption, so each connection pays a
+//   full handshake, as a new client does).
+//   { type: "sessions", users: [[user, password], ...], concurrency, warmupMs, durationMs,
+//     staggerMs?, workload? }
+//       -> { sessions, whole, seconds, octets, errors, firstError, latencyMs: { median, p90 } }
+//     `concurrency` workers, worker i always logs in as users[i % users.length] and starts
+//     i/concurrency of `staggerMs` (default: half the warm-up) after the first, so that sessions
+//     do not end in waves; each runs full sessions back to back (see `workload`). A session
+//     counts for the part of its duration that falls in the window [warmupMs, warmupMs +
+//     durationMs] (`sessions`, fractional: no quantisation to whole sessions per worker);
+//     `whole` counts those that ended in the window. Then no new session starts, and those
+//     still running finish.
+//   { type: "batch", users, concurrency, workload? }
+//       -> { sessions, seconds, octets, deleted, errors, firstError, latencyMs }: each user's
+//     session exactly once, `concurrency` at a time (the delete workload: every mailbox is
+//     full at the start of a batch, and each is emptied by half once).
+//   workload "read" (default): USER, PASS, STAT, UIDL, LIST, RETR of every message, QUIT.
+//   workload "delete": the same, then DELE of every second message (1, 3, 5, ...), QUIT (the
+//     server's UPDATE: unlink + fsync); the QUIT must answer +OK.
+//   { type: "retr", user, password, msg }
 //       -> { seconds, octets }: one session; only `RETR msg` is timed (first byte sent to the
 //     terminator read), the body unstuffed by MultilineDecoder and counted.
-//   { type: "idle", host, port, users, count, parallel, localAddresses? }
-//       -> { open, seconds, errors, firstError }: `count` sessions logged in (USER/PASS, session
-//     i as users[i % users.length]) and left idle; they stay open until { type: "close" }.
+//   { type: "idle", users, count, parallel }
+//       -> { open, seconds, errors, firstError, tls? }: `count` sessions logged in (USER/PASS,
+//     session i as users[i % users.length]) and left idle; they stay open until { type: "close" }.
 //   { type: "close" } -> { closed }: destroys the idle sessions.
-// Every answer also has `cpuSeconds`: this process's CPU time (user + system) during the job.
+// Every answer also has `cpuSeconds`: this process's CPU time (user + system) during the job,
+// and `tls` (protocol and cipher of the first TLS connection) when the job used TLS.
 import { connect } from "node:net";
 import { performance } from "node:perf_hooks";
+import { connect as tlsConnect } from "node:tls";
 import { LINE_TOO_LONG, LineReader, MultilineDecoder } from "pop3-core";
 
 const latin1 = new TextDecoder("latin1");
 const REPLY_TIMEOUT_MS = 120_000;
+/** What the first TLS connection of a job negotiated, for the report. */
+let negotiated;
 
 /** One POP3 connection: `command(text, multiline)` resolves with the status line and body size. */
 class Pop3Connection {
@@ -48,9 +65,23 @@ class Pop3Connection {
     socket.on("close", () => this.#fail(new Error("connection closed by the server")));
   }
 
-  /** Connects and reads the greeting. */
-  static open(host, port, localAddress) {
-    const socket = connect({ host, port, ...(localAddress ? { localAddress } : {}) });
+  /** Connects (over TLS when `tls` is given) and reads the greeting. */
+  static open({ host, port, localAddress, tls }) {
+    const options = { host, port, ...(localAddress ? { localAddress } : {}) };
+    const socket =
+      tls === undefined
+        ? connect(options)
+        : tlsConnect({
+            ...options,
+            servername: tls.servername ?? "localhost",
+            rejectUnauthorized: false,
+            // No `session` given: every connection pays a full handshake, as a new client does.
+          });
+    if (tls !== undefined && negotiated === undefined) {
+      socket.once("secureConnect", () => {
+        negotiated ??= { protocol: socket.getProtocol(), cipher: socket.getCipher()?.name };
+      });
+    }
     const connection = new Pop3Connection(socket);
     return connection.#expect(false).then(() => connection);
   }
@@ -61,10 +92,11 @@ class Pop3Connection {
     return reply;
   }
 
-  /** QUIT, then close our side once the server answered. */
+  /** QUIT, then close our side once the server answered. Returns the status line. */
   async quit() {
-    await this.command("QUIT");
+    const { line } = await this.command("QUIT");
     this.close();
+    return line;
   }
 
   close() {
@@ -155,9 +187,12 @@ class Pop3Connection {
   }
 }
 
-/** One full session; returns the octets of the messages retrieved. */
-async function fullSession(host, port, user, password, localAddress) {
-  const c = await Pop3Connection.open(host, port, localAddress);
+/**
+ * One full session (see the header for the workloads); returns the octets retrieved and the
+ * messages deleted.
+ */
+async function fullSession(target, user, password, workload) {
+  const c = await Pop3Connection.open(target);
   try {
     await c.command(`USER ${user}`);
     await c.command(`PASS ${password}`);
@@ -169,64 +204,134 @@ async function fullSession(host, port, user, password, localAddress) {
     let octets = 0;
     for (let msg = 1; msg <= count; msg++) octets += (await c.command(`RETR ${msg}`, true)).octets;
     if (octets !== size) throw new Error(`retrieved ${octets} octets, STAT said ${size}`);
-    await c.quit();
-    return octets;
+    let deleted = 0;
+    if (workload === "delete") {
+      for (let msg = 1; msg <= count; msg += 2) {
+        await c.command(`DELE ${msg}`);
+        deleted += 1;
+      }
+    }
+    const bye = await c.quit();
+    if (!bye.startsWith("+OK")) throw new Error(`QUIT: ${bye}`);
+    return { octets, deleted };
   } catch (error) {
     c.close();
     throw error;
   }
 }
 
-const median = (values, q = 0.5) => {
+const quantile = (values, q = 0.5) => {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 };
 
-async function sessions(job) {
-  const { host, port, users, concurrency, warmupMs, durationMs } = job;
+const target = (job, i) => {
   const locals = job.localAddresses ?? [];
+  return {
+    host: job.host,
+    port: job.port,
+    tls: job.tls,
+    localAddress: locals.length > 0 ? locals[i % locals.length] : undefined,
+  };
+};
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function sessions(job) {
+  const { users, concurrency, warmupMs, durationMs, workload = "read" } = job;
+  const staggerMs = job.staggerMs ?? warmupMs / 2;
   const start = performance.now();
   const windowStart = start + warmupMs;
   const windowEnd = windowStart + durationMs;
   let counted = 0;
+  let whole = 0;
   let octets = 0;
   let errors = 0;
   let firstError;
   const latencies = [];
   const worker = async (i) => {
     const [user, password] = users[i % users.length];
-    const local = locals.length > 0 ? locals[i % locals.length] : undefined;
+    await pause((staggerMs * i) / concurrency);
     while (performance.now() < windowEnd) {
       const began = performance.now();
       try {
-        const got = await fullSession(host, port, user, password, local);
+        const got = await fullSession(target(job, i), user, password, workload);
         const ended = performance.now();
+        // The part of this session inside the window: sessions straddling an edge count for
+        // their share, so the figure is not a whole number of sessions per worker.
+        const inside = Math.min(ended, windowEnd) - Math.max(began, windowStart);
+        if (inside > 0) {
+          const share = ended > began ? inside / (ended - began) : 1;
+          counted += share;
+          octets += got.octets * share;
+        }
         if (ended >= windowStart && ended <= windowEnd) {
-          counted += 1;
-          octets += got;
+          whole += 1;
           latencies.push(ended - began);
         }
       } catch (error) {
         errors += 1;
         firstError ??= error instanceof Error ? error.message : String(error);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await pause(50);
       }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, (_, i) => worker(i)));
   return {
     sessions: counted,
+    whole,
     seconds: durationMs / 1000,
     octets,
     errors,
     firstError,
-    latencyMs: { median: median(latencies), p90: median(latencies, 0.9) },
+    latencyMs: { median: quantile(latencies), p90: quantile(latencies, 0.9) },
   };
 }
 
-async function retr({ host, port, user, password, msg }) {
-  const c = await Pop3Connection.open(host, port);
+async function batch(job) {
+  const { users, concurrency, workload = "read" } = job;
+  const start = performance.now();
+  let next = 0;
+  let done = 0;
+  let octets = 0;
+  let deleted = 0;
+  let errors = 0;
+  let firstError;
+  const latencies = [];
+  const worker = async (i) => {
+    while (next < users.length) {
+      const [user, password] = users[next++];
+      const began = performance.now();
+      try {
+        const got = await fullSession(target(job, i), user, password, workload);
+        latencies.push(performance.now() - began);
+        done += 1;
+        octets += got.octets;
+        deleted += got.deleted;
+      } catch (error) {
+        errors += 1;
+        firstError ??= error instanceof Error ? error.message : String(error);
+      }
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, users.length) }, (_, i) => worker(i)),
+  );
+  return {
+    sessions: done,
+    seconds: (performance.now() - start) / 1000,
+    octets,
+    deleted,
+    errors,
+    firstError,
+    latencyMs: { median: quantile(latencies), p90: quantile(latencies, 0.9) },
+  };
+}
+
+async function retr(job) {
+  const { user, password, msg } = job;
+  const c = await Pop3Connection.open(target(job, 0));
   try {
     await c.command(`USER ${user}`);
     await c.command(`PASS ${password}`);
@@ -244,7 +349,8 @@ async function retr({ host, port, user, password, msg }) {
 
 let idle = [];
 
-async function openIdle({ host, port, users, count, parallel, localAddresses = [] }) {
+async function openIdle(job) {
+  const { users, count, parallel } = job;
   const start = performance.now();
   let next = 0;
   let errors = 0;
@@ -253,10 +359,8 @@ async function openIdle({ host, port, users, count, parallel, localAddresses = [
     while (next < count) {
       const i = next++;
       const [user, password] = users[i % users.length];
-      const local =
-        localAddresses.length > 0 ? localAddresses[i % localAddresses.length] : undefined;
       try {
-        const c = await Pop3Connection.open(host, port, local);
+        const c = await Pop3Connection.open(target(job, i));
         idle.push(c);
         await c.command(`USER ${user}`);
         await c.command(`PASS ${password}`);
@@ -277,17 +381,22 @@ function closeIdle() {
   return { closed };
 }
 
-const jobs = { sessions, retr, idle: openIdle, close: closeIdle };
+const jobs = { sessions, batch, retr, idle: openIdle, close: closeIdle };
 
 process.on("disconnect", () => process.exit(0));
 process.on("message", async (job) => {
   try {
     const run = jobs[job.type];
     if (run === undefined) throw new Error(`unknown job ${job.type}`);
+    negotiated = undefined;
     const cpu = process.cpuUsage();
     const answer = await run(job);
     const used = process.cpuUsage(cpu);
-    process.send({ ...answer, cpuSeconds: (used.user + used.system) / 1e6 });
+    process.send({
+      ...answer,
+      cpuSeconds: (used.user + used.system) / 1e6,
+      ...(negotiated ? { tls: negotiated } : {}),
+    });
   } catch (error) {
     process.send({ error: error instanceof Error ? error.message : String(error) });
   }

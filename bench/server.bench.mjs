@@ -1,45 +1,63 @@
-// Server benchmarks: pop3-server (MemoryStore and MaildirStore) side by side with Dovecot, in
-// one run, every figure as a ratio against its peer measured in the same run. (Issue targets:
-// sessions/s >= 1.5x Dovecot at concurrency 64 and >= 1.0x at 1; RETR >= 1.0x Dovecot and
-// >= 0.5x the plain-socket ceiling; <= 20 KB per idle session.)
+// Server benchmarks: pop3-server side by side with Dovecot in both of its process models, in one
+// run, every figure as a ratio against its peer measured in the same run. Targets (issue 12),
+// against Dovecot's high-performance mode: MaildirStore sessions/s >= 1.3x at c=1 and >= 1.5x at
+// c=64 with no more processes than Dovecot; the delete workload >= 1.2x; implicit TLS at c=8
+// >= 1.2x; workers=2 >= 1.6x one process; RETR of 50 MB from Maildir >= 0.5x the socket ceiling.
 //
-// Processes: our server runs alone in a child (pop3-server-child.mjs: one Node process), the load
-// generator in another (loadgen.mjs: raw sockets, pop3-core's framing), Dovecot is a private
-// instance of scripts/dovecot/dovecot.sh (dovecot.mjs), the RETR ceiling a plain socket server
-// (ceiling-child.mjs). Every server gets the same bytes (mailboxes.mjs, from mail.mjs).
-//   1. sessions/s: full sessions (USER, PASS, STAT, UIDL, LIST, RETR of every message, QUIT; no
-//      DELE, so the mailboxes never change) back to back on `concurrency` connections; each
-//      worker logs in as a user of its own (bench1..benchN, the same mail on every server), so
-//      our maildrop lock never answers [IN-USE]. Sessions ending in a window after a warm-up are
-//      counted. Servers are interleaved, the order rotating each run; medians are reported.
-//   2. RETR throughput: one big message, RETR timed from the command to the terminator.
-//   3. memory: BENCH_IDLE_SESSIONS sessions logged in and idle against a fresh server child
-//      (users idle1..idleN with one small message each); RSS, PSS and heap growth over the
-//      baseline after gc(), divided by the sessions. Dovecot: the PSS of its whole process tree
-//      before and after BENCH_DOVECOT_IDLE_SESSIONS sessions (a process per session).
+// Processes: our server in a child of its own (pop3-server-child.mjs: one process, or
+// serveInWorkers' primary and N workers), the load generator in another (loadgen.mjs: raw
+// sockets, pop3-core's framing, one address: 127.0.0.1), Dovecot as two private instances of
+// scripts/dovecot/dovecot.sh (dovecot.mjs): high-performance mode and stock, the RETR ceiling a
+// plain socket server (ceiling-child.mjs). Every server gets the same bytes (mailboxes.mjs).
+// Phases (BENCH_PHASES, all by default):
+//   sessions  full sessions (USER, PASS, STAT, UIDL, LIST, RETR of every message, QUIT) back to
+//             back on `concurrency` connections, worker i as user bench<i>; load generator
+//             workers start staggered over half the warm-up, and a session counts for the part
+//             of it inside the window (no quantisation). MemoryStore, MaildirStore in 1, 2 and 4
+//             processes (2 and 4 at c > 1 only), Dovecot high-performance and stock. Servers
+//             interleaved, the order rotating each run; medians and the spread reported.
+//   delete    the same session plus DELE of every second message, then QUIT (UPDATE: unlink +
+//             fsync); every user's mailbox is topped up again (new mail into new/) before each
+//             batch, and each user has one session per batch (users del<i>).
+//   tls       the sessions workload over implicit TLS at c=8 (Dovecot: its own TLS on its
+//             pop3s port; both servers use the same kind of certificate, RSA 2048).
+//   retr      one 50 MB message, RETR timed from the command to the terminator.
+//   memory    idle logged-in sessions, plain and implicit TLS, ours against Dovecot (HP).
+//   syscalls  syscalls (strace) and CPU per session, one session at a time (syscalls.mjs).
 // Timings are printed (and written as JSON to BENCH_JSON_OUT), never asserted.
 //
 // Environment (defaults; BENCH_SMOKE=1 switches to the tiny ones in brackets):
-//   BENCH_RUNS 5, BENCH_CONCURRENCY "1,8,64", BENCH_SESSION_MESSAGES 100 [10],
-//   BENCH_SESSION_MESSAGE_BYTES 10000, BENCH_SESSION_SECONDS 4 [0.5] (the counted window),
-//   BENCH_SESSION_WARMUP_SECONDS 1 [0.2], BENCH_RETR_MB 50 [2], BENCH_IDLE_SESSIONS 10000 [200],
-//   BENCH_DOVECOT_IDLE_SESSIONS 200 [20], BENCH_DOVECOT 1 (0: leave Dovecot out),
-//   BENCH_DOVECOT_RUNTIME /tmp/pop3-bench-dovecot, BENCH_DOVECOT_PORT 11140 (and +1 for POP3S),
-//   BENCH_DOVECOT_KEEP 0 (1: leave the private instance running), BENCH_JSON_OUT (a file),
-//   BENCH_SERVER_EXEC_ARGV (extra node flags for our server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"),
-//   BENCH_LOADGEN_EXEC_ARGV (the same for the load generator),
-//   BENCH_MAILDIR_VARIANTS "UV_THREADPOOL_SIZE=1" (";"-separated environments of extra
-//   MaildirStore rows in the sessions/s table, for comparison only; "" for none),
-//   BENCH_PHASES "sessions,retr,memory" (a subset runs only those; for profiling).
-import { execFileSync, spawn } from "node:child_process";
+//   BENCH_SESSION_RUNS 3 [1] (runs of the sessions, delete and tls phases), BENCH_RUNS 5 [1]
+//   (RETR), BENCH_CONCURRENCY "1,8,64" ["1,8"], BENCH_WORKERS "1,2,4" ["1,2"],
+//   BENCH_SESSION_MESSAGES 100 [10], BENCH_SESSION_MESSAGE_BYTES 10000,
+//   BENCH_SESSION_SECONDS 5 [0.5] (the window), BENCH_SESSION_WARMUP_SECONDS 1 [0.2],
+//   BENCH_DELETE_USERS 200 [8], BENCH_DELETE_MESSAGES 20 [4], BENCH_DELETE_CONCURRENCY "1,8",
+//   BENCH_TLS_CONCURRENCY 8, BENCH_RETR_MB 50 [2], BENCH_IDLE_SESSIONS 10000 [200],
+//   BENCH_IDLE_TLS_SESSIONS 2000 [50], BENCH_DOVECOT_IDLE_SESSIONS 200 [20],
+//   BENCH_SYSCALL_SESSIONS 10 [2], BENCH_CPU_SESSIONS 100 [10], BENCH_DOVECOT 1 (0: leave
+//   Dovecot out), BENCH_DOVECOT_PORT 11140 (stock; +1 POP3S; high-performance +2 and +3),
+//   BENCH_DOVECOT_RUNTIME /tmp/pop3-bench-dovecot (high-performance: the same with "-hp"),
+//   BENCH_DOVECOT_KEEP 0, BENCH_JSON_OUT, BENCH_SERVER_EXEC_ARGV, BENCH_LOADGEN_EXEC_ARGV,
+//   BENCH_PHASES "sessions,delete,tls,retr,memory,syscalls".
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import {
+  ask,
+  fdLimit,
+  killChildren,
+  onCleanup,
+  runCleanups,
+  startChild,
+  stopChild,
+} from "./children.mjs";
 import { machineCpu, startDovecot } from "./dovecot.mjs";
-import { mailSet, writeMaildir } from "./mailboxes.mjs";
+import { mailSet, refillMaildir, writeMaildir } from "./mailboxes.mjs";
 import { serverSections } from "./report.mjs";
+import { profileSessions } from "./syscalls.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SMOKE = process.env.BENCH_SMOKE === "1";
@@ -48,25 +66,34 @@ const env = (name, full, smoke = full) => {
   if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a number >= 0`);
   return value;
 };
-const RUNS = Math.max(1, Math.round(env("BENCH_RUNS", 5)));
-const LEVELS = (process.env.BENCH_CONCURRENCY ?? "1,8,64").split(",").map(Number);
+const list = (name, full, smoke = full) =>
+  (process.env[name] ?? (SMOKE ? smoke : full)).split(",").map(Number);
+const RUNS = Math.max(1, Math.round(env("BENCH_RUNS", 5, 1)));
+const SESSION_RUNS = Math.max(1, Math.round(env("BENCH_SESSION_RUNS", 3, 1)));
+const LEVELS = list("BENCH_CONCURRENCY", "1,8,64", "1,8");
+const WORKERS = list("BENCH_WORKERS", "1,2,4", "1,2");
 const SESSION_MESSAGES = Math.round(env("BENCH_SESSION_MESSAGES", 100, 10));
 const SESSION_MESSAGE_BYTES = Math.round(env("BENCH_SESSION_MESSAGE_BYTES", 10_000));
-const WINDOW_MS = env("BENCH_SESSION_SECONDS", 4, 0.5) * 1000;
+const WINDOW_MS = env("BENCH_SESSION_SECONDS", 5, 0.5) * 1000;
 const WARMUP_MS = env("BENCH_SESSION_WARMUP_SECONDS", 1, 0.2) * 1000;
+const DELETE_USERS = Math.round(env("BENCH_DELETE_USERS", 200, 8));
+const DELETE_MESSAGES = Math.round(env("BENCH_DELETE_MESSAGES", 20, 4));
+const DELETE_LEVELS = list("BENCH_DELETE_CONCURRENCY", "1,8");
+const TLS_LEVEL = Math.round(env("BENCH_TLS_CONCURRENCY", 8));
 const RETR_BYTES = Math.round(env("BENCH_RETR_MB", 50, 2) * 1e6);
 const IDLE_WANTED = Math.round(env("BENCH_IDLE_SESSIONS", 10_000, 200));
+const IDLE_TLS = Math.round(env("BENCH_IDLE_TLS_SESSIONS", 2000, 50));
 const DOVECOT_IDLE = Math.round(env("BENCH_DOVECOT_IDLE_SESSIONS", 200, 20));
+const SYSCALL_SESSIONS = Math.max(1, Math.round(env("BENCH_SYSCALL_SESSIONS", 10, 2)));
+const CPU_SESSIONS = Math.max(1, Math.round(env("BENCH_CPU_SESSIONS", 100, 10)));
 const USE_DOVECOT = process.env.BENCH_DOVECOT !== "0";
 const DOVECOT_RUNTIME = process.env.BENCH_DOVECOT_RUNTIME ?? "/tmp/pop3-bench-dovecot";
 const DOVECOT_PORT = Math.round(env("BENCH_DOVECOT_PORT", 11140));
-/** Extra MaildirStore rows under other libuv settings ("A=1 B=2;C=3"), not the default setup. */
-const VARIANTS = (process.env.BENCH_MAILDIR_VARIANTS ?? "UV_THREADPOOL_SIZE=1")
-  .split(";")
-  .map((v) => v.trim())
-  .filter(Boolean);
-const PHASES = new Set((process.env.BENCH_PHASES ?? "sessions,retr,memory").split(","));
+const PHASES = new Set(
+  (process.env.BENCH_PHASES ?? "sessions,delete,tls,retr,memory,syscalls").split(","),
+);
 const SERVER_EXEC_ARGV = (process.env.BENCH_SERVER_EXEC_ARGV ?? "").split(" ").filter(Boolean);
+const LOADGEN_EXEC_ARGV = (process.env.BENCH_LOADGEN_EXEC_ARGV ?? "").split(" ").filter(Boolean);
 const HOST = "127.0.0.1";
 const PASSWORD = "bench-password";
 const MAX_LEVEL = Math.max(...LEVELS);
@@ -78,130 +105,6 @@ for (const pkg of ["pop3-core", "pop3-server"]) {
   }
 }
 
-// ---- child processes: always killed; cleanup always runs ----
-
-const children = new Set();
-const cleanups = [];
-function killChildren() {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  }
-}
-process.once("exit", killChildren);
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.once(signal, async () => {
-    killChildren();
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-    process.exit(130);
-  });
-}
-
-/** The file-descriptor limit a child can get: `ulimit -n` raised as far as allowed. */
-function fdLimit(want) {
-  try {
-    const out = execFileSync(
-      "sh",
-      ["-c", `ulimit -n ${want} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; ulimit -n`],
-      { encoding: "utf8" },
-    );
-    const n = out.trim() === "unlimited" ? want : Number(out.trim());
-    return Number.isFinite(n) ? n : 1024;
-  } catch {
-    return 1024;
-  }
-}
-
-/**
- * Starts `script` in its own Node process with an IPC channel, through `sh` so that `ulimit -n`
- * can be raised first (10,000 sockets need more than the usual 1024 descriptors). Resolves with
- * the child and its first message once it sends one.
- */
-function startChild(script, args = [], { execArgv = [], fds = 0, env } = {}) {
-  const node = [...execArgv, join(here, script), ...args];
-  const [command, argv] =
-    fds > 0
-      ? [
-          "sh",
-          [
-            "-c",
-            'ulimit -n "$0" 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"',
-            String(fds),
-            process.execPath,
-            ...node,
-          ],
-        ]
-      : [process.execPath, node];
-  const child = spawn(command, argv, {
-    cwd: here,
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-    env: { ...process.env, ...env },
-  });
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not start in 300 s`)), 300_000);
-    child.once("message", (first) => {
-      clearTimeout(timer);
-      resolve({ child, first });
-    });
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${script} exited early (${code ?? signal})`));
-    });
-  });
-}
-
-/** Sends one job to a child and resolves with its answer; the child is killed on timeout. */
-function ask(child, job, ms = 600_000) {
-  return new Promise((resolve, reject) => {
-    const onExit = (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`the child exited (${code ?? signal})`));
-    };
-    const timer = setTimeout(() => {
-      child.off("exit", onExit);
-      child.kill("SIGKILL");
-      reject(new Error(`no answer in ${ms / 1000} s`));
-    }, ms);
-    child.once("exit", onExit);
-    child.once("message", (answer) => {
-      clearTimeout(timer);
-      child.off("exit", onExit);
-      if (answer.error !== undefined) reject(new Error(answer.error));
-      else resolve(answer);
-    });
-    child.send(job);
-  });
-}
-
-function stopChild(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    if (child.connected) child.disconnect();
-    else child.kill("SIGTERM");
-  });
-}
-
-/** Our server in a child: { port, memory(), stop() }. */
-async function startOurs(layout, fds = 0, env = {}) {
-  const { child, first } = await startChild("pop3-server-child.mjs", [JSON.stringify(layout)], {
-    execArgv: ["--expose-gc", ...SERVER_EXEC_ARGV],
-    fds,
-    env,
-  });
-  return {
-    port: first.port,
-    memory: () => ask(child, { type: "memory" }),
-    cpuSeconds: async () => (await ask(child, { type: "cpu" })).seconds,
-    stop: () => stopChild(child),
-  };
-}
-
 const median = (values) => {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
@@ -210,39 +113,54 @@ const median = (values) => {
 };
 const errorText = (error) => (error instanceof Error ? error.message : String(error));
 const names = (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
+const log = (text) => console.error(`server bench: ${text}`);
 
 // ---- the mail: the same bytes for every server ----
 
 const sessionMail = { count: SESSION_MESSAGES, size: SESSION_MESSAGE_BYTES, seed: 1 };
+const deleteMail = { count: DELETE_MESSAGES, size: SESSION_MESSAGE_BYTES, seed: 20_000 };
 const bigMail = { count: 1, size: RETR_BYTES, seed: 5000 };
 const idleMail = { count: 1, size: 1000, seed: 9000 };
 const benchUsers = names("bench", MAX_LEVEL);
+const deleteUsers = names("del", DELETE_USERS);
 const dovecotIdleUsers = names("idle", DOVECOT_IDLE);
 
 const result = {
   config: {
     runs: RUNS,
+    sessionRuns: SESSION_RUNS,
     smoke: SMOKE,
     cpus: cpus().length,
     levels: LEVELS,
+    workers: WORKERS,
     sessionMessages: SESSION_MESSAGES,
     sessionMessageBytes: SESSION_MESSAGE_BYTES,
     windowSeconds: WINDOW_MS / 1000,
     warmupSeconds: WARMUP_MS / 1000,
+    deleteUsers: DELETE_USERS,
+    deleteMessages: DELETE_MESSAGES,
+    deleteLevels: DELETE_LEVELS,
+    tlsLevel: TLS_LEVEL,
     retrBytes: RETR_BYTES,
     idleWanted: IDLE_WANTED,
+    idleTls: IDLE_TLS,
     dovecotIdle: DOVECOT_IDLE,
+    limits:
+      "maxConnections, maxConnectionsPerAddress and maxPreLoginConnectionsPerAddress 100,000 (the load generator connects from one address), failedLoginDelayMs 0",
   },
-  dovecot: { available: false, error: "BENCH_DOVECOT=0", version: undefined },
+  dovecot: {},
   sessions: [],
+  deletes: [],
+  tls: [],
   retr: [],
   memory: {},
+  syscalls: undefined,
   notes: [],
 };
 
 const started = performance.now();
 const scratch = mkdtempSync(join(tmpdir(), "pop3-server-bench-"));
-cleanups.push(async () => rmSync(scratch, { recursive: true, force: true }));
+onCleanup(async () => rmSync(scratch, { recursive: true, force: true }));
 const fds = fdLimit(IDLE_WANTED + 1000);
 const IDLE = Math.min(IDLE_WANTED, Math.max(0, fds - 500));
 result.config.idle = IDLE;
@@ -252,181 +170,366 @@ if (IDLE < IDLE_WANTED) {
   );
 }
 
-const LOADGEN_EXEC_ARGV = (process.env.BENCH_LOADGEN_EXEC_ARGV ?? "").split(" ").filter(Boolean);
 const { child: loadgen } = await startChild("loadgen.mjs", [], {
   fds: IDLE + 1000,
   execArgv: LOADGEN_EXEC_ARGV,
 });
 const load = (job, ms) => ask(loadgen, { host: HOST, ...job }, ms);
 
-let dovecot;
+/** Our server in a child: { port, tlsPort, pid, cpuSeconds(), memory(), stop() }. */
+async function startOurs(layout, { fds: limit = 0 } = {}) {
+  const { child, first } = await startChild("pop3-server-child.mjs", [JSON.stringify(layout)], {
+    execArgv: ["--expose-gc", ...SERVER_EXEC_ARGV],
+    fds: limit,
+  });
+  return {
+    port: first.port,
+    tlsPort: first.tlsPort,
+    pid: child.pid,
+    memory: () => ask(child, { type: "memory" }),
+    cpuSeconds: async () => (await ask(child, { type: "cpu" })).seconds,
+    stop: () => stopChild(child),
+  };
+}
+
+/** An RSA 2048 self-signed certificate, the kind dovecot.sh makes for Dovecot. */
+function makeCertificate() {
+  const cert = join(scratch, "server.crt");
+  const key = join(scratch, "server.key");
+  execFileSync(
+    "openssl",
+    ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2"]
+      .concat(["-keyout", key, "-out", cert, "-subj", "/CN=localhost"])
+      .concat(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]),
+    { stdio: "ignore" },
+  );
+  return { cert, key };
+}
+
+/**
+ * Runs `job(server)` for every server, `runs` times, the order rotating each run, and measures
+ * the CPU of the server (ours: its processes; Dovecot: its process tree), of the load generator
+ * and of the whole machine over each job. A server whose job fails is left out from then on.
+ */
+async function interleaved(servers, runs, job, onRun) {
+  for (let run = 0; run < runs; run++) {
+    const order = servers.map((_, i) => servers[(i + run) % servers.length]);
+    for (const server of order) {
+      if (server.error !== undefined) continue;
+      try {
+        const machine = machineCpu();
+        const serverCpu = await server.cpuSeconds();
+        const t = performance.now();
+        const r = await job(server);
+        const wall = (performance.now() - t) / 1000;
+        r.serverCores = ((await server.cpuSeconds()) - serverCpu) / wall;
+        r.loadgenCores = r.cpuSeconds / wall;
+        r.machineCores = (machineCpu().busy - machine.busy) / wall;
+        onRun(server, r);
+      } catch (error) {
+        server.error = errorText(error);
+        log(`${server.name}: ${server.error}`);
+      }
+    }
+  }
+}
+
+/** Medians (and every run) of the sessions/s and CPU figures of a list of runs. */
+function summary(runs) {
+  const rates = runs.map((r) => r.sessions / r.seconds);
+  return {
+    median: median(rates),
+    runs: rates,
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    firstError: runs.find((r) => r.firstError)?.firstError,
+    latencyMs: median(runs.map((r) => r.latencyMs.median)),
+    serverCores: median(runs.map((r) => r.serverCores)),
+    loadgenCores: median(runs.map((r) => r.loadgenCores)),
+    machineCores: median(runs.map((r) => r.machineCores)),
+    ...(runs[0]?.tls ? { tls: runs[0].tls } : {}),
+  };
+}
+
+const dovecots = [];
 try {
-  // ---- Dovecot: a private instance with the benchmark users ----
+  // ---- Dovecot: two private instances with the benchmark users ----
   if (USE_DOVECOT) {
-    const users = [...benchUsers, ...dovecotIdleUsers, "big"].map((u) => [u, PASSWORD]);
-    const t = performance.now();
-    dovecot = await startDovecot({
-      runtime: DOVECOT_RUNTIME,
-      port: DOVECOT_PORT,
-      tlsPort: DOVECOT_PORT + 1,
-      users,
-    });
-    if (dovecot.error !== undefined) {
-      result.dovecot = { available: false, error: dovecot.error };
-      console.error(
-        `server bench: Dovecot is not available (${dovecot.error}); its columns say n/a`,
-      );
-      dovecot = undefined;
-    } else {
-      if (process.env.BENCH_DOVECOT_KEEP !== "1") cleanups.push(() => dovecot.stop());
+    const users = [...benchUsers, ...deleteUsers, ...dovecotIdleUsers, "big"].map((u) => [
+      u,
+      PASSWORD,
+    ]);
+    for (const [mode, key, runtime, port, name] of [
+      ["performance", "dovecot-hp", `${DOVECOT_RUNTIME}-hp`, DOVECOT_PORT + 2, "high-performance"],
+      ["stock", "dovecot", DOVECOT_RUNTIME, DOVECOT_PORT, "stock"],
+    ]) {
+      const t = performance.now();
+      const dovecot = await startDovecot({ runtime, port, tlsPort: port + 1, users, mode });
+      if (dovecot.error !== undefined) {
+        result.dovecot[key] = { available: false, error: dovecot.error };
+        log(`Dovecot (${name}) is not available (${dovecot.error}); its rows say n/a`);
+        continue;
+      }
+      if (process.env.BENCH_DOVECOT_KEEP !== "1") onCleanup(() => dovecot.stop());
       try {
         await dovecot.seed([
           { names: benchUsers, mail: [sessionMail] },
+          { names: deleteUsers, mail: [deleteMail] },
           { names: dovecotIdleUsers, mail: [idleMail] },
         ]);
         await dovecot.resetMail("big");
         await dovecot.deliver("big", mailSet(bigMail)[0]);
-        result.dovecot = { available: true, version: dovecot.version, port: DOVECOT_PORT };
-        console.error(
-          `server bench: Dovecot ${dovecot.version} on ${HOST}:${DOVECOT_PORT} (private instance in ${DOVECOT_RUNTIME}), seeded in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+        const short = dovecot.version.split(" ")[0];
+        Object.assign(dovecot, { key, name: `Dovecot ${short}, ${name}` });
+        dovecots.push(dovecot);
+        result.dovecot[key] = {
+          available: true,
+          version: dovecot.version,
+          mode,
+          port,
+          config: dovecot.config,
+        };
+        log(
+          `Dovecot ${short} (${name}) on ${HOST}:${port} and ${port + 1} (TLS), seeded in ${((performance.now() - t) / 1000).toFixed(1)} s`,
         );
       } catch (error) {
-        result.dovecot = { available: false, error: errorText(error) };
-        dovecot = undefined;
+        result.dovecot[key] = { available: false, error: errorText(error) };
       }
     }
+  } else {
+    result.dovecot = {
+      "dovecot-hp": { available: false, error: "BENCH_DOVECOT=0" },
+      dovecot: { available: false, error: "BENCH_DOVECOT=0" },
+    };
   }
+  const dovecotServer = (dovecot, tls = false) => ({
+    key: dovecot.key,
+    name: dovecot.name,
+    port: tls ? dovecot.tlsPort : dovecot.port,
+    processes: "its process tree",
+    cpuSeconds: async () => dovecot.cpuSeconds(),
+    pids: () => dovecot.pids(),
+  });
+  const missingDovecots = () =>
+    Object.entries(result.dovecot)
+      .filter(([, d]) => !d.available)
+      .map(([key, d]) => ({
+        key,
+        name: key === "dovecot-hp" ? "Dovecot, high-performance" : "Dovecot, stock",
+        error: d.error,
+        levels: {},
+      }));
+  const tlsFiles = dovecots[0]?.tls ?? makeCertificate();
 
   const maildirRoot = join(scratch, "maildir");
-  const sessionMessages = mailSet(sessionMail);
-  for (const user of benchUsers) writeMaildir(maildirRoot, user, sessionMessages);
+  for (const user of benchUsers) writeMaildir(maildirRoot, user, mailSet(sessionMail));
   writeMaildir(maildirRoot, "big", mailSet(bigMail));
+  const benchGroup = { names: benchUsers, password: PASSWORD, mail: [sessionMail] };
+  const userList = benchUsers.map((u) => [u, PASSWORD]);
+  const sessionJob = (server, concurrency, tls) => ({
+    type: "sessions",
+    port: server.port,
+    users: userList.slice(0, concurrency),
+    concurrency,
+    warmupMs: WARMUP_MS,
+    durationMs: WINDOW_MS,
+    ...(tls ? { tls: { servername: "localhost" } } : {}),
+  });
 
   // ---- 1. sessions/s ----
   if (PHASES.has("sessions")) {
-    const benchGroup = { names: benchUsers, password: PASSWORD, mail: [sessionMail] };
     const servers = [
       {
         key: "memory",
         name: "pop3-server, MemoryStore",
         ours: await startOurs({ store: "memory", users: [benchGroup] }),
       },
-      {
-        key: "maildir",
-        name: "pop3-server, MaildirStore",
-        ours: await startOurs({ store: "maildir", root: maildirRoot, users: [benchGroup] }),
-      },
     ];
-    for (const [i, variant] of VARIANTS.entries()) {
-      // A Maildir of its own, so that no lock file is ever shared with the default row.
-      const root = join(scratch, `maildir-variant-${i}`);
-      for (const user of benchUsers) writeMaildir(root, user, sessionMessages);
-      const env = Object.fromEntries(variant.split(/\s+/).map((kv) => kv.split("=")));
+    for (const workers of WORKERS) {
       servers.push({
-        key: `maildir-variant-${i}`,
-        name: `pop3-server, MaildirStore, ${variant} (not the default setup)`,
-        variant: true,
-        ours: await startOurs({ store: "maildir", root, users: [benchGroup] }, 0, env),
+        key: workers === 1 ? "maildir" : `maildir-w${workers}`,
+        name: `pop3-server, MaildirStore${workers === 1 ? "" : `, ${workers} workers`}`,
+        workers,
+        // A worker count only matters when there is more than one session at a time.
+        levels: workers === 1 ? LEVELS : LEVELS.filter((c) => c > 1),
+        ours: await startOurs({
+          store: "maildir",
+          root: maildirRoot,
+          users: [benchGroup],
+          workers,
+        }),
       });
     }
     for (const s of servers) {
       s.port = s.ours.port;
       s.cpuSeconds = s.ours.cpuSeconds;
+      s.processes = `${s.workers ?? 1} process${(s.workers ?? 1) > 1 ? "es + a primary" : ""}`;
     }
-    if (dovecot !== undefined)
-      servers.push({
-        key: "dovecot",
-        name: `Dovecot ${dovecot.version.split(" ")[0]}`,
-        port: DOVECOT_PORT,
-        cpuSeconds: async () => dovecot.cpuSeconds(),
-      });
-
-    const userList = benchUsers.map((u) => [u, PASSWORD]);
-    const sessionJob = (server, concurrency, warmupMs, durationMs) => ({
-      type: "sessions",
-      port: server.port,
-      users: userList.slice(0, concurrency),
-      concurrency,
-      warmupMs,
-      durationMs,
-    });
-    console.error(
-      `server bench: sessions/s, ${SESSION_MESSAGES} × ${SESSION_MESSAGE_BYTES / 1000} KB per session, concurrency ${LEVELS.join(", ")}, ${RUNS} run(s) of ${WINDOW_MS / 1000} s`,
+    for (const dovecot of dovecots) servers.push(dovecotServer(dovecot));
+    log(
+      `sessions/s, ${SESSION_MESSAGES} × ${SESSION_MESSAGE_BYTES / 1000} KB per session, concurrency ${LEVELS.join(", ")}, ${SESSION_RUNS} run(s) of ${WINDOW_MS / 1000} s`,
     );
-    // Warm-up: every user's first session (Maildir: new/ to cur/, sizes cached; Dovecot: indexes
-    // built, \Seen flags set) and the JIT, not counted.
+    // Warm-up: every user's first session (Maildir: new/ to cur/, sizes measured; Dovecot:
+    // indexes built, \Seen flags set) and the JIT, not counted.
     for (const server of servers) {
       try {
-        await load(sessionJob(server, MAX_LEVEL, 0, Math.max(500, WARMUP_MS)));
+        await load({
+          ...sessionJob(server, MAX_LEVEL),
+          warmupMs: 0,
+          durationMs: Math.max(500, WARMUP_MS),
+        });
       } catch (error) {
         server.error = `warm-up: ${errorText(error)}`;
       }
     }
-    const sessionRuns = new Map(servers.map((s) => [s.key, new Map(LEVELS.map((c) => [c, []]))]));
-    for (let run = 0; run < RUNS; run++) {
-      for (const concurrency of LEVELS) {
-        const order = servers.map((_, i) => servers[(i + run) % servers.length]);
-        for (const server of order) {
-          if (server.error !== undefined) continue;
-          try {
-            // CPU over the whole job (warm-up, window, tail), in cores: the server's (ours: its
-            // process; Dovecot: its process tree), the load generator's, the whole machine's.
-            const machine = machineCpu();
-            const serverCpu = await server.cpuSeconds();
-            const t = performance.now();
-            const r = await load(sessionJob(server, concurrency, WARMUP_MS, WINDOW_MS));
-            const wall = (performance.now() - t) / 1000;
-            r.serverCores = ((await server.cpuSeconds()) - serverCpu) / wall;
-            r.loadgenCores = r.cpuSeconds / wall;
-            r.machineCores = (machineCpu().busy - machine.busy) / wall;
-            sessionRuns.get(server.key).get(concurrency).push(r);
-          } catch (error) {
-            server.error = errorText(error);
-          }
-        }
-      }
+    const runs = new Map(servers.map((s) => [s.key, new Map(LEVELS.map((c) => [c, []]))]));
+    for (const concurrency of LEVELS) {
+      const here = servers.filter((s) => (s.levels ?? LEVELS).includes(concurrency));
+      await interleaved(
+        here,
+        SESSION_RUNS,
+        (server) => load(sessionJob(server, concurrency)),
+        (server, r) => runs.get(server.key).get(concurrency).push(r),
+      );
     }
     for (const server of servers) {
       const levels = {};
-      for (const concurrency of LEVELS) {
-        const runs = sessionRuns.get(server.key).get(concurrency);
-        levels[concurrency] = {
-          median: median(runs.map((r) => r.sessions / r.seconds)),
-          runs: runs.map((r) => r.sessions / r.seconds),
-          errors: runs.reduce((n, r) => n + r.errors, 0),
-          firstError: runs.find((r) => r.firstError)?.firstError,
-          latencyMs: median(runs.map((r) => r.latencyMs.median)),
-          serverCores: median(runs.map((r) => r.serverCores)),
-          loadgenCores: median(runs.map((r) => r.loadgenCores)),
-          machineCores: median(runs.map((r) => r.machineCores)),
-        };
-      }
+      for (const c of server.levels ?? LEVELS) levels[c] = summary(runs.get(server.key).get(c));
       result.sessions.push({
         key: server.key,
         name: server.name,
-        variant: server.variant ?? false,
+        workers: server.workers,
+        processes: server.processes,
         levels,
         error: server.error,
       });
     }
-    if (dovecot === undefined)
-      result.sessions.push({
-        key: "dovecot",
-        name: "Dovecot",
-        levels: {},
-        error: result.dovecot.error,
-      });
+    result.sessions.push(...missingDovecots());
     for (const s of servers) await s.ours?.stop();
   }
 
-  // ---- 2. RETR throughput of one big message ----
-  if (PHASES.has("retr")) {
-    console.error(
-      `server bench: RETR of one ${(RETR_BYTES / 1e6).toFixed(0)} MB message, ${RUNS} run(s)`,
+  // ---- 2. the delete workload ----
+  if (PHASES.has("delete")) {
+    const deleteRoot = join(scratch, "maildir-delete");
+    for (const user of deleteUsers) writeMaildir(deleteRoot, user, mailSet(deleteMail));
+    const group = { names: deleteUsers, password: PASSWORD, mail: [deleteMail] };
+    const ours = await startOurs({ store: "maildir", root: deleteRoot, users: [group] });
+    let round = 0;
+    const servers = [
+      {
+        key: "maildir",
+        name: "pop3-server, MaildirStore",
+        port: ours.port,
+        cpuSeconds: ours.cpuSeconds,
+        refill: async (spec) => {
+          for (const user of deleteUsers) refillMaildir(deleteRoot, user, spec);
+        },
+      },
+      ...dovecots.map((d) => ({ ...dovecotServer(d), refill: (spec) => d.refill(spec) })),
+    ];
+    const batch = async (server, concurrency) => {
+      round += 1;
+      const spec = {
+        names: deleteUsers,
+        count: DELETE_MESSAGES,
+        size: SESSION_MESSAGE_BYTES,
+        round,
+      };
+      await server.refill(spec);
+      return load({
+        type: "batch",
+        port: server.port,
+        users: deleteUsers.map((u) => [u, PASSWORD]),
+        concurrency,
+        workload: "delete",
+      });
+    };
+    log(
+      `delete workload: ${DELETE_USERS} mailboxes of ${DELETE_MESSAGES} × ${SESSION_MESSAGE_BYTES / 1000} KB, a session each (half deleted), concurrency ${DELETE_LEVELS.join(", ")}, ${SESSION_RUNS} run(s)`,
     );
+    // Warm-up: the first session of every mailbox (new/ to cur/, indexes), not counted; from
+    // then on each batch finds half of each mailbox old and half new.
+    for (const server of servers) {
+      try {
+        const r = await batch(server, Math.max(...DELETE_LEVELS));
+        if (r.errors > 0) throw new Error(r.firstError);
+      } catch (error) {
+        server.error = `warm-up: ${errorText(error)}`;
+      }
+    }
+    const runs = new Map(servers.map((s) => [s.key, new Map(DELETE_LEVELS.map((c) => [c, []]))]));
+    for (const concurrency of DELETE_LEVELS) {
+      await interleaved(
+        servers,
+        SESSION_RUNS,
+        async (server) => {
+          // The refill is not timed: only the batch's own seconds count.
+          const r = await batch(server, concurrency);
+          if (r.deleted !== r.sessions * Math.ceil(DELETE_MESSAGES / 2) && r.errors === 0)
+            throw new Error(`deleted ${r.deleted} messages in ${r.sessions} sessions`);
+          return r;
+        },
+        (server, r) => runs.get(server.key).get(concurrency).push(r),
+      );
+    }
+    for (const server of servers) {
+      const levels = {};
+      for (const c of DELETE_LEVELS) levels[c] = summary(runs.get(server.key).get(c));
+      result.deletes.push({ key: server.key, name: server.name, levels, error: server.error });
+    }
+    result.deletes.push(...missingDovecots());
+    await ours.stop();
+  }
+
+  // ---- 3. implicit TLS ----
+  if (PHASES.has("tls")) {
+    const ours = await startOurs({
+      store: "maildir",
+      root: maildirRoot,
+      users: [benchGroup],
+      tls: tlsFiles,
+    });
+    const servers = [
+      {
+        key: "maildir",
+        name: "pop3-server, MaildirStore",
+        port: ours.tlsPort,
+        cpuSeconds: ours.cpuSeconds,
+      },
+      ...dovecots.map((d) => dovecotServer(d, true)),
+    ];
+    log(`implicit TLS, concurrency ${TLS_LEVEL}, ${SESSION_RUNS} run(s) of ${WINDOW_MS / 1000} s`);
+    for (const server of servers) {
+      try {
+        await load({ ...sessionJob(server, TLS_LEVEL, true), warmupMs: 0, durationMs: 500 });
+      } catch (error) {
+        server.error = `warm-up: ${errorText(error)}`;
+      }
+    }
+    const runs = new Map(servers.map((s) => [s.key, []]));
+    await interleaved(
+      servers,
+      SESSION_RUNS,
+      (server) => load(sessionJob(server, TLS_LEVEL, true)),
+      (server, r) => runs.get(server.key).push(r),
+    );
+    for (const server of servers) {
+      result.tls.push({
+        key: server.key,
+        name: server.name,
+        levels: { [TLS_LEVEL]: summary(runs.get(server.key)) },
+        error: server.error,
+      });
+    }
+    result.tls.push(...missingDovecots());
+    await ours.stop();
+  }
+
+  // ---- 4. RETR throughput of one big message ----
+  if (PHASES.has("retr")) {
+    log(`RETR of one ${(RETR_BYTES / 1e6).toFixed(0)} MB message, ${RUNS} run(s)`);
     const bigGroup = { names: ["big"], password: PASSWORD, mail: [bigMail] };
     const ceiling = await startChild("ceiling-child.mjs", [JSON.stringify(bigMail)]);
-    const retrServers = [
+    const servers = [
       {
         key: "memory",
         name: "pop3-server, MemoryStore",
@@ -437,19 +540,11 @@ try {
         name: "pop3-server, MaildirStore",
         ours: await startOurs({ store: "maildir", root: maildirRoot, users: [bigGroup] }),
       },
-      ...(dovecot === undefined
-        ? []
-        : [
-            {
-              key: "dovecot",
-              name: `Dovecot ${dovecot.version.split(" ")[0]}`,
-              port: DOVECOT_PORT,
-            },
-          ]),
+      ...dovecots.map((d) => ({ key: d.key, name: d.name, port: d.port })),
       { key: "ceiling", name: "plain Node socket server (ceiling)", port: ceiling.first.port },
     ];
-    for (const s of retrServers) s.port ??= s.ours.port;
-    const retrRuns = new Map(retrServers.map((s) => [s.key, []]));
+    for (const s of servers) s.port ??= s.ours.port;
+    const retrRuns = new Map(servers.map((s) => [s.key, []]));
     const retrJob = (server) => ({
       type: "retr",
       port: server.port,
@@ -457,7 +552,7 @@ try {
       password: PASSWORD,
       msg: 1,
     });
-    for (const server of retrServers) {
+    for (const server of servers) {
       try {
         await load(retrJob(server)); // warm-up: page cache, JIT, Dovecot's index
       } catch (error) {
@@ -465,7 +560,7 @@ try {
       }
     }
     for (let run = 0; run < RUNS; run++) {
-      const order = retrServers.map((_, i) => retrServers[(i + run) % retrServers.length]);
+      const order = servers.map((_, i) => servers[(i + run) % servers.length]);
       for (const server of order) {
         if (server.error !== undefined) continue;
         try {
@@ -478,7 +573,7 @@ try {
         }
       }
     }
-    for (const server of retrServers) {
+    for (const server of servers) {
       const runs = retrRuns.get(server.key);
       result.retr.push({
         key: server.key,
@@ -488,90 +583,112 @@ try {
         error: server.error,
       });
     }
-    if (dovecot === undefined)
-      result.retr.push({
-        key: "dovecot",
-        name: "Dovecot",
-        median: Number.NaN,
-        runs: [],
-        error: result.dovecot.error,
-      });
-    for (const s of retrServers) await s.ours?.stop();
+    for (const missing of missingDovecots())
+      result.retr.push({ ...missing, median: Number.NaN, runs: [] });
+    for (const s of servers) await s.ours?.stop();
     await stopChild(ceiling.child);
   }
 
-  // ---- 3. memory per idle session ----
+  // ---- 5. memory per idle session, plain and TLS ----
   if (PHASES.has("memory")) {
-    console.error(
-      `server bench: memory of ${IDLE} idle sessions (ours), ${DOVECOT_IDLE} (Dovecot)`,
+    log(
+      `memory of ${IDLE} idle sessions (ours, plain), ${IDLE_TLS} (ours, TLS), ${DOVECOT_IDLE} (Dovecot)`,
     );
-    const idleUsers = names("idle", IDLE);
-    const ours = await startOurs(
-      { store: "memory", users: [{ names: idleUsers, password: PASSWORD, mail: [idleMail] }] },
-      IDLE + 1000,
-    );
-    try {
-      // One session first, so that code paths, JIT and pools any server has once it has served a
-      // client are in the baseline and not divided among the idle sessions.
-      await load({
-        type: "idle",
-        port: ours.port,
-        users: [[idleUsers[0], PASSWORD]],
-        count: 1,
-        parallel: 1,
-      });
-      await load({ type: "close" });
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const before = await ours.memory();
-      const opened = await load(
+    const idleUsers = names("idle", Math.max(IDLE, IDLE_TLS));
+    for (const [key, count, tls] of [
+      ["ours", IDLE, false],
+      ["oursTls", IDLE_TLS, true],
+    ]) {
+      const ours = await startOurs(
         {
-          type: "idle",
-          port: ours.port,
-          users: idleUsers.map((u) => [u, PASSWORD]),
-          count: IDLE,
-          parallel: 100,
-          // Four source addresses, so ephemeral ports never run short.
-          localAddresses: ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"],
+          store: "memory",
+          users: [{ names: idleUsers.slice(0, count), password: PASSWORD, mail: [idleMail] }],
+          ...(tls ? { tls: tlsFiles } : {}),
         },
-        900_000,
+        { fds: count + 1000 },
       );
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      const after = await ours.memory();
-      await load({ type: "close" });
-      const n = after.stats.activeConnections - before.stats.activeConnections;
-      result.memory.ours = {
-        sessions: n,
-        loggedIn: after.stats.sessions - before.stats.sessions,
-        openSeconds: opened.seconds,
-        errors: opened.errors,
-        firstError: opened.firstError,
-        rssPerSession: (after.rss - before.rss) / n,
-        pssPerSession: (after.pss - before.pss) / n,
-        heapPerSession: (after.heapUsed - before.heapUsed) / n,
-        externalPerSession: (after.external - before.external) / n,
-        before,
-        after,
-      };
-    } catch (error) {
-      result.memory.ours = { error: errorText(error) };
-    } finally {
-      await ours.stop();
-    }
-    if (dovecot !== undefined) {
+      const port = tls ? ours.tlsPort : ours.port;
+      const tlsJob = tls ? { tls: { servername: "localhost" } } : {};
       try {
-        const before = dovecot.memory();
+        // One session first, so that code paths, JIT and pools any server has once it has served
+        // a client are in the baseline and not divided among the idle sessions.
+        await load({
+          type: "idle",
+          port,
+          users: [[idleUsers[0], PASSWORD]],
+          count: 1,
+          parallel: 1,
+          ...tlsJob,
+        });
+        await load({ type: "close" });
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const before = await ours.memory();
+        const opened = await load(
+          {
+            type: "idle",
+            port,
+            users: idleUsers.slice(0, count).map((u) => [u, PASSWORD]),
+            count,
+            parallel: tls ? 20 : 100,
+            // Four source addresses, so ephemeral ports never run short.
+            localAddresses: ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"],
+            ...tlsJob,
+          },
+          900_000,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const after = await ours.memory();
+        await load({ type: "close" });
+        const n = after.stats.activeConnections - before.stats.activeConnections;
+        result.memory[key] = {
+          sessions: n,
+          loggedIn: after.stats.sessions - before.stats.sessions,
+          openSeconds: opened.seconds,
+          errors: opened.errors,
+          firstError: opened.firstError,
+          rssPerSession: (after.rss - before.rss) / n,
+          pssPerSession: (after.pss - before.pss) / n,
+          heapPerSession: (after.heapUsed - before.heapUsed) / n,
+          externalPerSession: (after.external - before.external) / n,
+          before,
+          after,
+        };
+      } catch (error) {
+        result.memory[key] = { error: errorText(error) };
+      } finally {
+        await ours.stop();
+      }
+    }
+    const hp = dovecots.find((d) => d.key === "dovecot-hp") ?? dovecots[0];
+    for (const [key, tls] of [
+      ["dovecot", false],
+      ["dovecotTls", true],
+    ]) {
+      if (hp === undefined) {
+        result.memory[key] = { error: result.dovecot["dovecot-hp"]?.error ?? "not run" };
+        continue;
+      }
+      try {
+        // A fresh instance each time: its pop3 processes (which outlive their sessions in this
+        // mode) are not reused from the previous measurement.
+        await hp.restart();
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const before = hp.memory();
         const opened = await load({
           type: "idle",
-          port: DOVECOT_PORT,
+          port: tls ? hp.tlsPort : hp.port,
           users: dovecotIdleUsers.map((u) => [u, PASSWORD]),
           count: DOVECOT_IDLE,
           parallel: 20,
+          ...(tls ? { tls: { servername: "localhost" } } : {}),
         });
         await new Promise((resolve) => setTimeout(resolve, 1000));
-        const after = dovecot.memory();
+        const after = hp.memory();
         await load({ type: "close" });
         const n = opened.open;
-        result.memory.dovecot = {
+        result.memory[key] = {
+          name: hp.name,
+          processesPerSession: (after.processes - before.processes) / n,
           sessions: n,
           errors: opened.errors,
           firstError: opened.firstError,
@@ -580,15 +697,50 @@ try {
           processes: { before: before.processes, after: after.processes, byName: after.byName },
         };
       } catch (error) {
-        result.memory.dovecot = { error: errorText(error) };
+        result.memory[key] = { error: errorText(error) };
       }
-    } else {
-      result.memory.dovecot = { error: result.dovecot.error };
     }
+  }
+
+  // ---- 6. syscalls and CPU per session ----
+  if (PHASES.has("syscalls")) {
+    log(`syscalls and CPU per session (${SYSCALL_SESSIONS} traced, ${CPU_SESSIONS} timed)`);
+    const ours = await startOurs({ store: "maildir", root: maildirRoot, users: [benchGroup] });
+    const batch = (port, n) =>
+      load({
+        type: "batch",
+        port,
+        users: Array.from({ length: n }, () => ["bench1", PASSWORD]),
+        concurrency: 1,
+      });
+    const config = { traced: SYSCALL_SESSIONS, cpuSessions: CPU_SESSIONS, mail: sessionMail };
+    result.syscalls = { config, servers: [] };
+    const servers = [
+      {
+        key: "maildir",
+        name: "pop3-server, MaildirStore",
+        port: ours.port,
+        pids: () => [ours.pid],
+        cpuSeconds: ours.cpuSeconds,
+      },
+      ...dovecots.map((d) => dovecotServer(d)),
+    ];
+    for (const server of servers) {
+      try {
+        result.syscalls.servers.push(await profileSessions(server, batch, config));
+      } catch (error) {
+        result.syscalls.servers.push({
+          key: server.key,
+          name: server.name,
+          error: errorText(error),
+        });
+      }
+    }
+    await ours.stop();
   }
 } finally {
   await stopChild(loadgen);
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+  await runCleanups();
   killChildren();
 }
 
@@ -596,4 +748,4 @@ result.seconds = (performance.now() - started) / 1000;
 if (process.env.BENCH_JSON_OUT)
   writeFileSync(process.env.BENCH_JSON_OUT, `${JSON.stringify(result, null, 2)}\n`);
 console.log(serverSections(result));
-console.error(`server bench: done in ${result.seconds.toFixed(0)} s`);
+log(`done in ${result.seconds.toFixed(0)} s`);
