@@ -61,6 +61,12 @@ export function postgresSection(result) {
   return [
     "## PostgreSQL store",
     "",
+    table(
+      ["figure", "target", "measured", ""],
+      ["---", "---", "---:", "---"],
+      postgresTargetRows(result),
+    ),
+    "",
     `From \`bench/postgres.bench.mjs\`: pop3-server on \`pop3-store-postgres\` (poolSize ${config.poolSize}, the test cluster of \`scripts/postgres/postgres.sh\` on this machine) beside pop3-server on the MaildirStore, each alone in a child process (\`postgres-server-child.mjs\`), the same bytes in both, the same load generator (\`loadgen.mjs\`). Sessions/s: the server bench's workload (${config.sessionMessages} messages of ${fmt(config.sessionMessageBytes / 1000, 0)} KB, each RETRed, no DELE), sessions ending in a ${fmt(config.windowSeconds, 1)} s window after ${fmt(config.warmupSeconds, 1)} s; median of ${config.runs} run(s), servers interleaved.`,
     "",
     table(head, align, sessionRows),

@@ -13,6 +13,7 @@ import { cpus, release, totalmem, type } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { postgresSection } from "./postgres-report.mjs";
 import { fullReport, parseCodecOutput } from "./report.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -76,9 +77,10 @@ let codec;
   }
 }
 
-// 2. client, 3. server: each writes its results as JSON for the report.
+// 2. client, 3. server, 4. the PostgreSQL store (postgres.bench.mjs; n/a without a database):
+// each writes its results as JSON for the report.
 const results = {};
-for (const name of ["client", "server"]) {
+for (const name of ["client", "server", "postgres"]) {
   const file = join(data, `${name}.json`);
   rmSync(file, { force: true });
   const r = await runNode(join(here, `${name}.bench.mjs`), { ...childEnv, BENCH_JSON_OUT: file });
@@ -140,7 +142,8 @@ const report = fullReport({
   commands: `\`${[...knobs, "pnpm bench"].join(" ")}\`, ${((performance.now() - started) / 1000).toFixed(0)} s`,
 });
 mkdirSync(dirname(reportPath), { recursive: true });
-writeFileSync(reportPath, report);
+// The PostgreSQL store's section (its own targets table) after the others.
+writeFileSync(reportPath, `${report}\n${postgresSection(results.postgres)}\n`);
 console.log(
   `\nReport written to ${relative(process.cwd(), reportPath)}${failed > 0 ? ` (${failed} bench(es) failed)` : ""}`,
 );
