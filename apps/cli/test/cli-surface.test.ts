@@ -313,3 +313,39 @@ describe("fetch exit status", () => {
     expect(f.server.messages(USER)).toHaveLength(0);
   });
 });
+
+describe("the flags for accounts, polling, pinning and verbosity", () => {
+  it("are in --help, global or fetch's own; bad values are usage errors naming the flag", async () => {
+    const help = await runCli(home, ["--help"]);
+    expect(help.code).toBe(0);
+    for (const flag of [
+      "--config",
+      "--account",
+      "--pin-sha256",
+      "--mechanism",
+      "--quiet",
+      "--verbose",
+    ]) {
+      expect(help.out, flag).toMatch(new RegExp(`^ {2}(-\\w, )?${flag}\\b`, "m"));
+    }
+    const fetchHelp = await runCli(home, ["fetch", "--help"]);
+    for (const flag of ["--daemon", "--interval"]) {
+      expect(fetchHelp.out, flag).toMatch(new RegExp(`^ {2}${flag}\\b`, "m"));
+    }
+    const zero = await runCli(home, [
+      "fetch",
+      "pop3://a@127.0.0.1:1",
+      "--maildir",
+      "m",
+      "--interval",
+      "0",
+    ]);
+    expect(zero.code).toBe(1);
+    expect(zero.err).toMatch(
+      /--interval <seconds>' argument '0' is invalid\. must be a number of seconds, at least 1/,
+    );
+    const missing = await runCli(home, ["stat", "--config", join(home, "no-such.toml")]);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/--config: cannot read .*no-such\.toml: ENOENT/);
+  });
+});
