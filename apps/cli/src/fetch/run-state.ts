@@ -4,9 +4,15 @@ import { CliError, EXIT } from "../errors";
 import type { Output } from "../output";
 import type { Destination } from "./destination";
 import type { Lock } from "./lock";
-import type { DeletePolicy, FetchOptions, Location } from "./options";
+import {
+  type DeletePolicy,
+  deletePolicy,
+  type FetchOptions,
+  type Location,
+  locate,
+} from "./options";
 import type { PlanItem } from "./plan";
-import type { FetchReporter } from "./progress";
+import { FetchReporter } from "./progress";
 import type { FetchState } from "./state";
 
 /**
@@ -57,6 +63,49 @@ export interface Tally {
   skipped: number;
   /** Marked for deletion (DELE answered +OK). */
   marked: number;
+}
+
+/** A run that has not started yet. */
+export function newRun(
+  account: { config: FetchRun["config"]; trace: boolean },
+  options: FetchOptions,
+  output: Output,
+): FetchRun {
+  const name = `${account.config.user}@${account.config.host}`;
+  return {
+    account: name,
+    config: account.config,
+    trace: account.trace,
+    options,
+    output,
+    reporter: new FetchReporter(
+      output,
+      options.quiet === true ? "quiet" : options.verbose === true ? "verbose" : "normal",
+    ),
+    location: locate(options, name),
+    policy: deletePolicy(options),
+    cut: new AbortController(),
+    phase: "setup",
+    stopRequested: false,
+    lock: undefined,
+    state: undefined,
+    destination: undefined,
+    client: undefined,
+    current: undefined,
+    tally: {
+      onServer: 0,
+      alreadyStored: 0,
+      stored: 0,
+      octets: 0,
+      failed: 0,
+      skipped: 0,
+      marked: 0,
+    },
+    committed: null,
+    broken: undefined,
+    localFailure: undefined,
+    settled: false,
+  };
 }
 
 /** Throws once the run was cut: nothing new is started after that. */

@@ -4,15 +4,12 @@ import { fetchMessages } from "./messages";
 import {
   checkFetchOptions,
   DEFAULT_STOP_GRACE_MS,
-  deletePolicy,
   type FetchAccount,
   type FetchOptions,
-  locate,
 } from "./options";
 import { connect, planRun, prepare } from "./prepare";
-import { FetchReporter } from "./progress";
 import { quit } from "./quit";
-import type { FetchRun } from "./run-state";
+import { type FetchRun, newRun } from "./run-state";
 import { watchStop } from "./stop";
 import { type FetchSummary, report, summarize } from "./summary";
 
@@ -45,41 +42,11 @@ export async function runFetch(
       "no user given: use pop3://user@host, --user, POP3_USER or a login in ~/.netrc",
     );
   }
-  const name = `${user}@${config.host}`;
-  const run: FetchRun = {
-    account: name,
-    config: { ...config, user },
-    trace: account.trace === true,
+  const run = newRun(
+    { config: { ...config, user }, trace: account.trace === true },
     options,
     output,
-    reporter: new FetchReporter(
-      output,
-      options.quiet === true ? "quiet" : options.verbose === true ? "verbose" : "normal",
-    ),
-    location: locate(options, name),
-    policy: deletePolicy(options),
-    cut: new AbortController(),
-    phase: "setup",
-    stopRequested: false,
-    lock: undefined,
-    state: undefined,
-    destination: undefined,
-    client: undefined,
-    current: undefined,
-    tally: {
-      onServer: 0,
-      alreadyStored: 0,
-      stored: 0,
-      octets: 0,
-      failed: 0,
-      skipped: 0,
-      marked: 0,
-    },
-    committed: null,
-    broken: undefined,
-    localFailure: undefined,
-    settled: false,
-  };
+  );
   const body = execute(run);
   // Observed below; after a cut it may settle (or fail) long after runFetch returned.
   body.catch(() => {});
