@@ -30,7 +30,7 @@ async function readAll(iterable: AsyncIterable<Uint8Array>): Promise<Buffer> {
 
 /** Distinct bytes per message, `size` octets of CRLF lines. */
 function message(tag: string, size: number): Buffer {
-  const line = Buffer.from(`${tag} ${"x".repeat(70)}`.slice(0, 70) + "\r\n");
+  const line = Buffer.from(`${`${tag} ${"x".repeat(70)}`.slice(0, 70)}\r\n`);
   const out = Buffer.alloc(size);
   for (let i = 0; i < size; i += line.length) line.copy(out, i);
   out[size - 2] = 0x0d;

@@ -79,7 +79,7 @@ describeWithPostgres("scale: 10,000 sessions per node, 2 nodes on max_connection
       [pid],
     );
 
-  async function startNode(app: string, first: number): Promise<Child> {
+  async function startNode(app: string): Promise<Child> {
     const node = await startChild(
       "scale-node.mjs",
       [
@@ -126,7 +126,7 @@ describeWithPostgres("scale: 10,000 sessions per node, 2 nodes on max_connection
       const appB = `pop3-scale-b-${tag}`;
 
       // ---- node A: 10,000 sessions ----
-      const nodeA = await startNode(appA, 0);
+      const nodeA = await startNode(appA);
       const portA = nodeA.first["port"] as number;
       const genA = await loadGenerator();
       // One session first, so that what any node has after serving a client is in the baseline.
@@ -155,7 +155,7 @@ describeWithPostgres("scale: 10,000 sessions per node, 2 nodes on max_connection
       expect(rssPerSession).toBeLessThan(RSS_PER_SESSION_LIMIT);
 
       // ---- node B: 10,000 more, on the same database ----
-      const nodeB = await startNode(appB, PER_NODE);
+      const nodeB = await startNode(appB);
       const portB = nodeB.first["port"] as number;
       const genB = await loadGenerator();
       t = performance.now();
