@@ -31,7 +31,7 @@
 //   (RETR), BENCH_CONCURRENCY "1,8,64" ["1,8"], BENCH_WORKERS "1,2,4" ["1,2"],
 //   BENCH_SESSION_MESSAGES 100 [10], BENCH_SESSION_MESSAGE_BYTES 10000,
 //   BENCH_SESSION_SECONDS 5 [0.5] (the window), BENCH_SESSION_WARMUP_SECONDS 1 [0.2],
-//   BENCH_DELETE_USERS 200 [8], BENCH_DELETE_MESSAGES 20 [4], BENCH_DELETE_CONCURRENCY "1,8",
+//   BENCH_DELETE_USERS 120 [8], BENCH_DELETE_MESSAGES 20 [4], BENCH_DELETE_CONCURRENCY "1,8",
 //   BENCH_TLS_CONCURRENCY 8, BENCH_RETR_MB 50 [2], BENCH_IDLE_SESSIONS 10000 [200],
 //   BENCH_IDLE_TLS_SESSIONS 2000 [50], BENCH_DOVECOT_IDLE_SESSIONS 200 [20],
 //   BENCH_SYSCALL_SESSIONS 10 [2], BENCH_CPU_SESSIONS 100 [10], BENCH_DOVECOT 1 (0: leave
@@ -76,7 +76,7 @@ const SESSION_MESSAGES = Math.round(env("BENCH_SESSION_MESSAGES", 100, 10));
 const SESSION_MESSAGE_BYTES = Math.round(env("BENCH_SESSION_MESSAGE_BYTES", 10_000));
 const WINDOW_MS = env("BENCH_SESSION_SECONDS", 5, 0.5) * 1000;
 const WARMUP_MS = env("BENCH_SESSION_WARMUP_SECONDS", 1, 0.2) * 1000;
-const DELETE_USERS = Math.round(env("BENCH_DELETE_USERS", 200, 8));
+const DELETE_USERS = Math.round(env("BENCH_DELETE_USERS", 120, 8));
 const DELETE_MESSAGES = Math.round(env("BENCH_DELETE_MESSAGES", 20, 4));
 const DELETE_LEVELS = list("BENCH_DELETE_CONCURRENCY", "1,8");
 const TLS_LEVEL = Math.round(env("BENCH_TLS_CONCURRENCY", 8));
@@ -211,12 +211,13 @@ function makeCertificate() {
  * the CPU of the server (ours: its processes; Dovecot: its process tree), of the load generator
  * and of the whole machine over each job. A server whose job fails is left out from then on.
  */
-async function interleaved(servers, runs, job, onRun) {
+async function interleaved(servers, runs, job, onRun, prepare = async () => {}) {
   for (let run = 0; run < runs; run++) {
     const order = servers.map((_, i) => servers[(i + run) % servers.length]);
     for (const server of order) {
       if (server.error !== undefined) continue;
       try {
+        await prepare(server); // not measured
         const machine = machineCpu();
         const serverCpu = await server.cpuSeconds();
         const t = performance.now();
@@ -426,7 +427,8 @@ try {
       },
       ...dovecots.map((d) => ({ ...dovecotServer(d), refill: (spec) => d.refill(spec) })),
     ];
-    const batch = async (server, concurrency) => {
+    /** Tops every mailbox up again as an MTA delivers (before each batch; not timed). */
+    const refill = async (server) => {
       round += 1;
       const spec = {
         names: deleteUsers,
@@ -435,14 +437,15 @@ try {
         round,
       };
       await server.refill(spec);
-      return load({
+    };
+    const batch = (server, concurrency) =>
+      load({
         type: "batch",
         port: server.port,
         users: deleteUsers.map((u) => [u, PASSWORD]),
         concurrency,
         workload: "delete",
       });
-    };
     log(
       `delete workload: ${DELETE_USERS} mailboxes of ${DELETE_MESSAGES} × ${SESSION_MESSAGE_BYTES / 1000} KB, a session each (half deleted), concurrency ${DELETE_LEVELS.join(", ")}, ${SESSION_RUNS} run(s)`,
     );
@@ -450,6 +453,7 @@ try {
     // then on each batch finds half of each mailbox old and half new.
     for (const server of servers) {
       try {
+        await refill(server);
         const r = await batch(server, Math.max(...DELETE_LEVELS));
         if (r.errors > 0) throw new Error(r.firstError);
       } catch (error) {
@@ -462,13 +466,13 @@ try {
         servers,
         SESSION_RUNS,
         async (server) => {
-          // The refill is not timed: only the batch's own seconds count.
           const r = await batch(server, concurrency);
           if (r.deleted !== r.sessions * Math.ceil(DELETE_MESSAGES / 2) && r.errors === 0)
             throw new Error(`deleted ${r.deleted} messages in ${r.sessions} sessions`);
           return r;
         },
         (server, r) => runs.get(server.key).get(concurrency).push(r),
+        refill,
       );
     }
     for (const server of servers) {
