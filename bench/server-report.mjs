@@ -466,12 +466,16 @@ export function missedTargetNotes(server, rows) {
     ours && hp
       ? ` In this run a session cost our server ${fmt(ours.cpuMsPerSession, 2)} ms of CPU and ${fmt(ours.totalSyscalls)} system calls, Dovecot HP ${fmt(hp.cpuMsPerSession, 2)} ms and ${fmt(hp.totalSyscalls)} (its processes together); the load generator ${fmt(ours.loadgenCpuMsPerSession, 2)} ms per session.`
       : "";
-  if (missed("MaildirStore sessions/s at c=1") || missed("MemoryStore sessions/s at c=1")) {
+  const low = Math.min(...server.config.levels);
+  if (
+    missed(`MaildirStore sessions/s at c=${low} `) ||
+    missed(`MemoryStore sessions/s at c=${low}`)
+  ) {
     notes.push(
       `**Sessions/s at c=1.** At concurrency 1 a session is a chain of some ${server.config.sessionMessages + 6} request/response round trips, each waking the server and the load generator in turn, so the figure is their latency added up, not a throughput.${cpu} The MaildirStore's own part is now small (one \`open\`, \`read\`, \`close\` per message, no listing or \`stat\` of an unchanged Maildir); a CPU profile (\`node --cpu-prof\`, BENCH_SERVER_EXEC_ARGV) shows most of the rest in the connection: the \`writev\` per answer (which on loopback also pays for the receiver's TCP work), the async-iterator chain per RETR (\`retrieve\` → \`withFirst\` → the store's generator → \`sendBody\`), an \`AbortController\`/\`AbortSignal\` per RETR, and the encoder's copy of each dot-stuffed line; \`perf\` shows the kernel's context switches (\`pvm_irq_enable\` on this virtual machine) as the largest single cost. What would meet it: a RETR fast path in the connection for a message the store can hand over whole (no async generator chain, no abort signal unless the client goes away, the status line and body in one write), which also lets the store answer from the page cache with one \`read\` into a buffer the encoder writes in place.`,
     );
   }
-  if (missed("MaildirStore sessions/s at c=")) {
+  if (missed(`MaildirStore sessions/s at c=${Math.max(...server.config.levels)}`)) {
     notes.push(
       `**Sessions/s at high concurrency.** With several sessions in flight the figure is CPU per session on a machine whose CPUs the load generator shares (see its column): one process of ours uses at most one core while Dovecot spreads over all of them; \`serveInWorkers\` closes that gap only as far as the load generator leaves cores free.${cpu} What would meet it: fewer CPU per session (the RETR fast path above), or a load generator on another machine so that the workers get the cores.`,
     );
@@ -492,8 +496,10 @@ export function missedTargetNotes(server, rows) {
     );
   }
   if (missed("RETR MB/s of one")) {
+    const memory = find(server.retr, "memory")?.median;
+    const ceiling = find(server.retr, "ceiling")?.median;
     notes.push(
-      "**RETR of a large message from Maildir.** The ceiling writes a pre-encoded buffer in one `socket.write`; the store reads 256 KiB chunks into fresh buffers and the encoder scans every byte for line ends and leading dots (pop3-core's encoder is itself under the 1 GB/s mark, see Codec), so the Maildir path runs at about the encoder's speed. What would meet it: a faster scan in the encoder (SIMD-like `indexOf` over larger chunks, or a native CRLF/dot scanner), or remembering per file that it needs no stuffing (CRLF only, no leading dot: one scan at delivery or first read) so that its chunks go to the socket unscanned.",
+      `**RETR of a large message from Maildir.** The ceiling writes a pre-encoded buffer in one \`socket.write\`; our server streams the message through pop3-core's encoder, which scans every byte for line ends and leading dots (see Codec): the MemoryStore, which reads no file at all, reaches ${ratio(memory, ceiling)} of the ceiling in this run, so the encoder, not the Maildir store, sets the bound (the store adds one read of 256 KiB per four 64 KiB chunks from the page cache). What would meet it: a faster scan in the encoder (SIMD-like \`indexOf\` over larger chunks, or a native CRLF/dot scanner), or remembering per file that it needs no stuffing (CRLF only, no leading dot: one scan at delivery or first read) so that its chunks go to the socket unscanned.`,
     );
   }
   return notes;
