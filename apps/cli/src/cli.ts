@@ -57,7 +57,8 @@ Exit codes:
   5  conformance: a MUST check failed
   6  fetch: partial (some messages not fetched or not deleted)
   7  a local file could not be read or written
-  130 interrupted
+  130 interrupted (a stop that could not finish in time ends by the signal itself:
+      a shell shows 130 for SIGINT, 143 for SIGTERM)
 
 Configuration, highest precedence first: flags, the URL (pop3://user@host:port, pop3s://...),
 POP3_HOST/POP3_PORT/POP3_USER/POP3_PASSWORD, POP3_URL, ~/.netrc (or $NETRC). Without a password
