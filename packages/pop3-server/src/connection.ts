@@ -161,6 +161,7 @@ export class Connection {
       replyLines: (reply, lines) => this.#replyLines(reply, lines),
       challenge: (bytes) => stream.send(session.sendChallenge(bytes)),
       sendBody: (reply, source, take, octets) => this.#sendBody(reply, source, take, octets),
+      sendWholeBody: (reply, body, take, octets) => this.#sendWholeBody(reply, body, take, octets),
       end: () => this.#end(),
       closeWith: (reply) => {
         stream.send(session.closeWith(reply));
@@ -226,6 +227,34 @@ export class Connection {
       }
       if (take?.done) break;
     }
+    return this.#endBody(octets);
+  }
+
+  /**
+   * `#sendBody` for a body the store gave whole (a small message): encoded and queued at once,
+   * without a promise; it leaves with its status line and terminator when the command is done.
+   */
+  #sendWholeBody(
+    reply: StatusReply,
+    body: Uint8Array,
+    take?: BodyFilter,
+    octets?: number,
+  ): boolean {
+    const session = this.#session;
+    this.#stream.send(session.sendMultilineStart(reply));
+    if (body.length === 0) return this.#endBody(octets);
+    if (this.#gone) return false;
+    const piece = take === undefined ? body : take.push(body);
+    if (piece.length > 0) this.#stream.send(session.sendMultilineData(piece));
+    return this.#endBody(octets);
+  }
+
+  /**
+   * Ends a multi-line answer with the terminator, unless it streamed other than the `octets`
+   * announced: then the connection is cut (see `#sendBody`) and the answer is not complete.
+   */
+  #endBody(octets: number | undefined): boolean {
+    const session = this.#session;
     if (octets !== undefined && session.multilineOctets !== octets) {
       this.#log.error(
         {
@@ -239,7 +268,7 @@ export class Connection {
       this.#abort();
       return false;
     }
-    stream.send(session.sendMultilineEnd());
+    this.#stream.send(session.sendMultilineEnd());
     return true;
   }
 

@@ -44,6 +44,11 @@ export interface PhaseHost {
     take?: BodyFilter,
     octets?: number,
   ): Promise<boolean>;
+  /**
+   * `sendBody` for a body that is already whole in memory (a small message read at once): the
+   * same checks, no stream to wait on. Returns `false` when the answer could not be completed.
+   */
+  sendWholeBody(reply: StatusReply, body: Uint8Array, take?: BodyFilter, octets?: number): boolean;
   /** Sends what is queued and closes the connection (after QUIT, too many failures). */
   end(): void;
   /** Closes the connection with a last unsolicited line (a limit was reached). */

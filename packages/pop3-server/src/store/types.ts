@@ -16,7 +16,9 @@ export interface Maildrop {
   readonly messages: readonly MessageInfo[];
   /**
    * The raw bytes of the message at `index` (0-based), as stored: any line ends, no stuffing.
-   * The server streams them through pop3-core's encoder; nothing is buffered whole.
+   * The server streams them through pop3-core's encoder; nothing is buffered whole. `signal`
+   * aborts a read the server gives up; it may be shared by a session's reads one after another,
+   * so a listener added to it must be removed when the read ends.
    */
   read(index: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
   /**

@@ -78,6 +78,12 @@ export class MemoryHost implements PhaseHost {
     return octets === undefined || octets === bytes.length;
   }
 
+  sendWholeBody(reply: StatusReply, body: Uint8Array, take?: BodyFilter, octets?: number): boolean {
+    const bytes = Buffer.from(take === undefined ? body : take.push(body));
+    this.actions.push({ type: "body", reply, bytes });
+    return octets === undefined || octets === bytes.length;
+  }
+
   end(): void {
     this.actions.push({ type: "end" });
     this.closed = true;

@@ -4,6 +4,7 @@ import type { ServerContext } from "../../src/context";
 import { Mailbox } from "../../src/mailbox";
 import type { ServerObserver, SessionOutcome } from "../../src/observer";
 import { MemoryStore } from "../../src/store/memory-store";
+import type { Maildrop } from "../../src/store/types";
 import { TransactionPhase } from "../../src/transaction-phase";
 import { MemoryHost, memoryContext } from "./memory-host";
 
@@ -90,6 +91,67 @@ describe("TransactionPhase", () => {
         bytes: Buffer.from("Subject: one\r\n\r\n"),
       },
       reply(false, "no such message"),
+    ]);
+  });
+
+  it("aborts a read that TOP leaves unfinished; the next read gets a signal of its own", async () => {
+    const store = new MemoryStore();
+    const { context } = memoryContext({}, store);
+    contexts.push(context);
+    // Two store chunks (64 KiB each at most): TOP stops after the first, RETR streams both.
+    const big = `Subject: big\r\n\r\n${`${"y".repeat(98)}\r\n`.repeat(1000)}`;
+    const small = "Subject: small\r\n\r\nhi\r\n";
+    store.addMessage("alice", big);
+    store.addMessage("alice", small);
+    const maildrop = await store.openMaildrop("alice");
+    const signals: AbortSignal[] = [];
+    const recording: Maildrop = {
+      messages: maildrop.messages,
+      read: (index, signal) => {
+        if (signal !== undefined) signals.push(signal);
+        return maildrop.read(index, signal);
+      },
+      commit: (uids) => maildrop.commit(uids),
+      release: () => maildrop.release(),
+    };
+    const host = new MemoryHost(context);
+    const phase = new TransactionPhase(host, "alice", new Mailbox(recording));
+    for (const line of ["RETR 2", "TOP 1 0", "RETR 2", "RETR 1"])
+      await phase.command(command(line));
+    expect(host.take().map((action) => action.type === "body" && action.bytes.toString())).toEqual([
+      small,
+      "Subject: big\r\n\r\n",
+      small,
+      big,
+    ]);
+    const [first, top, third, fourth] = signals;
+    expect(top).toBe(first);
+    expect(top?.aborted).toBe(true);
+    expect(third).not.toBe(top);
+    expect(fourth).toBe(third);
+    expect(fourth?.aborted).toBe(false);
+  });
+
+  it("a store that fails after the first chunk ends the session with a truncated answer", async () => {
+    const { context } = memoryContext();
+    contexts.push(context);
+    const messages = [{ uid: "u1", size: 10 }];
+    const failing: Maildrop = {
+      messages,
+      read: () => ({
+        async *[Symbol.asyncIterator]() {
+          yield Buffer.from("Subject: ");
+          throw new Error("disk gone");
+        },
+      }),
+      commit: async () => {},
+      release: async () => {},
+    };
+    const host = new MemoryHost(context);
+    const phase = new TransactionPhase(host, "alice", new Mailbox(failing));
+    await phase.command(command("RETR 1"));
+    expect(host.take()).toEqual([
+      { type: "terminate", reply: { ok: false, code: "SYS/TEMP", text: "message stream failed" } },
     ]);
   });
 
