@@ -17,7 +17,8 @@
 // Environment (defaults; BENCH_SMOKE=1 switches to the tiny ones in brackets): BENCH_RUNS 5,
 // BENCH_CONCURRENCY "1,8,64", BENCH_SESSION_MESSAGES 100 [10], BENCH_SESSION_MESSAGE_BYTES 10000,
 // BENCH_SESSION_SECONDS 4 [0.5], BENCH_SESSION_WARMUP_SECONDS 1 [0.2], BENCH_RETR_MB 50 [2],
-// BENCH_PG_ROUNDTRIP_MIB 128 [4], BENCH_PG_POOL_SIZE 10, BENCH_JSON_OUT (a file).
+// BENCH_PG_ROUNDTRIP_MIB 128 [4], BENCH_PG_POOL_SIZE 10, BENCH_JSON_OUT (a file),
+// BENCH_SERVER_EXEC_ARGV (node flags for the server children), BENCH_PHASES.
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -118,8 +119,12 @@ const killChildren = () => {
 };
 process.once("exit", killChildren);
 
+/** Extra node flags for the server children, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p". */
+const SERVER_EXEC_ARGV = (process.env.BENCH_SERVER_EXEC_ARGV ?? "").split(" ").filter(Boolean);
+
 function startChild(script, args = []) {
-  const child = spawn(process.execPath, [join(here, script), ...args], {
+  const execArgv = script === "postgres-server-child.mjs" ? SERVER_EXEC_ARGV : [];
+  const child = spawn(process.execPath, [...execArgv, join(here, script), ...args], {
     cwd: here,
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });

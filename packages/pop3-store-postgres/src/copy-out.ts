@@ -1,10 +1,15 @@
 import type pg from "pg";
+import { CopyDataTap } from "./copy-data-tap";
+
+/** A bytea value as the pieces it arrived in (none for an empty value), in order. */
+export type Pieces = readonly Buffer[];
 
 /**
  * Runs `COPY (SELECT <one bytea column> ...) TO STDOUT (FORMAT binary)` and resolves with the
  * column's values, raw. Why not a SELECT: pg decodes every field of a result row as UTF-8 text
  * (bytea arrives as hex, twice the size, then decoded again), which caps a RETR at ~60 MB/s; a
- * binary COPY sends the bytes as they are, and pg hands its CopyData messages over untouched.
+ * binary COPY sends the bytes as they are. While the backend sends them, a `CopyDataTap` reads
+ * the socket itself, so the values are views of the socket's reads, never copied.
  *
  * A pg "submittable" (the interface pg-cursor and pg-query-stream use): pg calls `submit` when
  * the connection is free, then the `handle*` methods with the backend's messages. It is one
@@ -15,8 +20,8 @@ import type pg from "pg";
 export class ByteaCopy implements pg.Submittable {
   readonly #text: string;
   readonly #parser = new BinaryCopyParser();
-  readonly #settled: Promise<Buffer[]>;
-  #resolve!: (values: Buffer[]) => void;
+  readonly #settled: Promise<Pieces[]>;
+  #resolve!: (values: Pieces[]) => void;
   #reject!: (error: Error) => void;
   #done = false;
   #failure: Error | undefined;
@@ -38,22 +43,19 @@ export class ByteaCopy implements pg.Submittable {
   }
 
   /** The values, in the order the SELECT gave them; rejects with the backend's or pg's error. */
-  get result(): Promise<Buffer[]> {
+  get result(): Promise<Pieces[]> {
     return this.#settled;
   }
 
   submit(connection: pg.Connection): void {
+    // The tap lets go of the socket by itself, at the first message after the data.
+    new CopyDataTap(connection.stream, (piece) => this.#push(piece, false));
     connection.query(this.#text);
   }
 
+  /** CopyData that reached pg's parser (after a notice, say): a view of pg's reused buffer. */
   handleCopyData(message: { chunk: Buffer }): void {
-    if (this.#failure !== undefined) return;
-    try {
-      this.#parser.push(message.chunk);
-    } catch (error) {
-      // Wait for ReadyForQuery (the connection stays usable), then fail.
-      this.#failure = error instanceof Error ? error : new Error(String(error));
-    }
+    this.#push(message.chunk, true);
   }
 
   handleReadyForQuery(): void {
@@ -76,7 +78,17 @@ export class ByteaCopy implements pg.Submittable {
     connection.sendCopyFail("not a COPY FROM");
   }
 
-  #settle(values: Buffer[]): void {
+  #push(chunk: Buffer, reused: boolean): void {
+    if (this.#failure !== undefined) return;
+    try {
+      this.#parser.push(chunk, reused);
+    } catch (error) {
+      // Wait for ReadyForQuery (the connection stays usable), then fail.
+      this.#failure = error instanceof Error ? error : new Error(String(error));
+    }
+  }
+
+  #settle(values: Pieces[]): void {
     if (this.#done) return;
     this.#done = true;
     this.#resolve(values);
@@ -97,20 +109,21 @@ const SIGNATURE = Buffer.from("PGCOPY\n\xff\r\n\0", "latin1");
  * The binary COPY format (PostgreSQL docs, "COPY", Binary Format), for rows of one column: an
  * 11-byte signature, int32 flags, int32 extension length and the extension; then per row an
  * int16 field count, an int32 length and the bytes; an int16 -1 ends it. Fed in whatever pieces
- * the CopyData messages bring. Each value is copied out of pg's read buffer, which pg reuses.
+ * the CopyData messages bring. A value is kept as views of the input pieces it came in, or as
+ * copies of them when the input buffer is `reused` by its owner afterwards.
  */
 export class BinaryCopyParser {
-  readonly values: Buffer[] = [];
+  readonly values: Pieces[] = [];
   finished = false;
   /** Fixed-size fields being assembled (header, counts, lengths). */
   #small = Buffer.alloc(19);
   #smallFilled = 0;
   #state: "header" | "extension" | "count" | "length" | "value" = "header";
   #extensionLeft = 0;
-  #value: Buffer | undefined;
-  #valueFilled = 0;
+  #value: Buffer[] = [];
+  #valueLeft = 0;
 
-  push(chunk: Buffer): void {
+  push(chunk: Buffer, reused = true): void {
     let offset = 0;
     while (offset < chunk.length) {
       if (this.finished) throw new Error("binary COPY data after its trailer");
@@ -153,19 +166,19 @@ export class BinaryCopyParser {
           const length = this.#small.readInt32BE(0);
           this.#smallFilled = 0;
           if (length < 0) throw new Error("binary COPY value is NULL");
-          this.#value = Buffer.allocUnsafe(length);
-          this.#valueFilled = 0;
+          this.#value = [];
+          this.#valueLeft = length;
           this.#state = "value";
           if (length === 0) this.#endValue();
           break;
         }
         case "value": {
-          const value = this.#value as Buffer;
-          const take = Math.min(value.length - this.#valueFilled, chunk.length - offset);
-          chunk.copy(value, this.#valueFilled, offset, offset + take);
-          this.#valueFilled += take;
+          const take = Math.min(this.#valueLeft, chunk.length - offset);
+          const piece = chunk.subarray(offset, offset + take);
+          this.#value.push(reused ? Buffer.from(piece) : piece);
+          this.#valueLeft -= take;
           offset += take;
-          if (this.#valueFilled === value.length) this.#endValue();
+          if (this.#valueLeft === 0) this.#endValue();
           break;
         }
       }
@@ -173,8 +186,8 @@ export class BinaryCopyParser {
   }
 
   #endValue(): void {
-    this.values.push(this.#value as Buffer);
-    this.#value = undefined;
+    this.values.push(this.#value);
+    this.#value = [];
     this.#state = "count";
   }
 

@@ -6,7 +6,7 @@ import {
   type Maildrop,
   type MessageInfo,
 } from "pop3-server";
-import { ByteaCopy } from "./copy-out";
+import { ByteaCopy, type Pieces } from "./copy-out";
 import { backendError, closedMaildropError, MaildropLockLostError } from "./errors";
 import type { LockBackend, LockHolder } from "./lock-backend";
 import { READ_AHEAD_IDLE_MS, type ReadAheadBudget } from "./read-ahead";
@@ -80,7 +80,7 @@ export class PostgresMaildrop implements Maildrop {
   /** Chunk queries in flight; commit and release wait for them. */
   readonly #inflight = new Set<Promise<unknown>>();
   /** Messages read ahead, by index: each is served once, then forgotten. */
-  readonly #ahead = new Map<number, Buffer[]>();
+  readonly #ahead = new Map<number, Pieces[]>();
   /** Bytes of #ahead, reserved in the node's budget. */
   #aheadBytes = 0;
   #aheadTimer: ReturnType<typeof setTimeout> | undefined;
@@ -111,12 +111,7 @@ export class PostgresMaildrop implements Maildrop {
     if (row.chunks <= perBatch) {
       // A small message: read ahead already, or fetched now with the small ones after it.
       const chunks = this.#takeAhead(index) ?? (await this.#smallMessages(index));
-      for (const bytes of chunks) {
-        for (let start = 0; start < bytes.length; start += MAX_READ_CHUNK) {
-          signal?.throwIfAborted();
-          yield bytes.subarray(start, Math.min(start + MAX_READ_CHUNK, bytes.length));
-        }
-      }
+      yield* inReadSizes(chunks, signal);
       signal?.throwIfAborted();
       return;
     }
@@ -125,7 +120,7 @@ export class PostgresMaildrop implements Maildrop {
     // so a slow client never holds one.
     // READ_AHEAD_BATCHES batches are asked for at once, on as many pool connections: the
     // database decompresses and sends each in a backend of its own, in parallel.
-    const queued: Promise<Buffer[]>[] = [];
+    const queued: Promise<Pieces[]>[] = [];
     let requested = 0;
     const fill = (): void => {
       while (queued.length < READ_AHEAD_BATCHES && requested < row.chunks) {
@@ -139,14 +134,9 @@ export class PostgresMaildrop implements Maildrop {
     try {
       fill();
       while (queued.length > 0) {
-        const chunks = await (queued.shift() as Promise<Buffer[]>);
+        const chunks = await (queued.shift() as Promise<Pieces[]>);
         fill();
-        for (const bytes of chunks) {
-          for (let start = 0; start < bytes.length; start += MAX_READ_CHUNK) {
-            signal?.throwIfAborted();
-            yield bytes.subarray(start, Math.min(start + MAX_READ_CHUNK, bytes.length));
-          }
-        }
+        yield* inReadSizes(chunks, signal);
       }
       signal?.throwIfAborted();
     } finally {
@@ -155,7 +145,7 @@ export class PostgresMaildrop implements Maildrop {
   }
 
   /** Chunks `from` to `to - 1` of a message, in one binary COPY on a pooled connection. */
-  #chunks(row: MessageRow, from: number, to: number): Promise<Buffer[]> {
+  #chunks(row: MessageRow, from: number, to: number): Promise<Pieces[]> {
     return this.#copy(
       `message_id = ${checkedId(row.id)} AND seq >= ${from} AND seq < ${to}`,
       to - from,
@@ -167,7 +157,7 @@ export class PostgresMaildrop implements Maildrop {
    * READ_BATCH_BYTES in all and as far as the node's read-ahead budget allows; those are kept
    * for the RETRs that follow.
    */
-  async #smallMessages(index: number): Promise<Buffer[]> {
+  async #smallMessages(index: number): Promise<Pieces[]> {
     const messages = this.#ctx.messages;
     const group = [index];
     let total = (messages[index] as MessageRow).octets;
@@ -181,7 +171,7 @@ export class PostgresMaildrop implements Maildrop {
       reserved += next.octets;
     }
     const rows = group.map((j) => messages[j] as MessageRow);
-    let chunks: Buffer[];
+    let chunks: Pieces[];
     try {
       chunks = await this.#copy(
         `message_id IN (${rows.map((row) => checkedId(row.id)).join(", ")})`,
@@ -205,11 +195,11 @@ export class PostgresMaildrop implements Maildrop {
       this.#aheadBytes += reserved;
       this.#touchAhead();
     }
-    return own as Buffer[];
+    return own as Pieces[];
   }
 
   /** The read-ahead of message `index`, taken out (served once); undefined if there is none. */
-  #takeAhead(index: number): Buffer[] | undefined {
+  #takeAhead(index: number): Pieces[] | undefined {
     const chunks = this.#ahead.get(index);
     if (chunks === undefined) return undefined;
     // Like every read: a session that lost its lock serves nothing more.
@@ -252,7 +242,7 @@ export class PostgresMaildrop implements Maildrop {
    * The chunks `where` selects, ordered by message and seq, in one binary COPY on a pooled
    * connection; exactly `expected` of them or it fails.
    */
-  #copy(where: string, expected: number): Promise<Buffer[]> {
+  #copy(where: string, expected: number): Promise<Pieces[]> {
     if (!this.#open) return Promise.reject(closedMaildropError());
     // A session without its lock serves nothing more: another session may own the maildrop.
     if (this.#lockLost) return Promise.reject(new MaildropLockLostError());
@@ -374,4 +364,16 @@ export class PostgresMaildrop implements Maildrop {
 function checkedId(id: string): string {
   if (!/^[0-9]{1,19}$/.test(id)) throw new Error(`bad message id ${id}`);
   return id;
+}
+
+/** The chunks' bytes in pieces of at most MAX_READ_CHUNK, as a store's read gives them. */
+function* inReadSizes(chunks: readonly Pieces[], signal: AbortSignal | undefined) {
+  for (const pieces of chunks) {
+    for (const piece of pieces) {
+      for (let start = 0; start < piece.length; start += MAX_READ_CHUNK) {
+        signal?.throwIfAborted();
+        yield piece.subarray(start, Math.min(start + MAX_READ_CHUNK, piece.length));
+      }
+    }
+  }
 }

@@ -4,7 +4,7 @@
  * built here in the documented format, and compared byte for byte.
  */
 import { describe, expect, it } from "vitest";
-import { BinaryCopyParser } from "../src/copy-out";
+import { BinaryCopyParser, type Pieces } from "../src/copy-out";
 
 function copyOutput(values: Buffer[], extension = Buffer.alloc(0)): Buffer {
   const header = Buffer.alloc(19);
@@ -29,8 +29,9 @@ const values = [
   Buffer.alloc(300, 7),
 ];
 
-const sameValues = (got: Buffer[]): boolean =>
-  got.length === values.length && got.every((v, i) => v.equals(values[i] as Buffer));
+const joined = (got: readonly Pieces[]): Buffer[] => got.map((pieces) => Buffer.concat(pieces));
+const sameValues = (got: readonly Pieces[]): boolean =>
+  got.length === values.length && joined(got).every((v, i) => v.equals(values[i] as Buffer));
 
 describe("BinaryCopyParser", () => {
   it("gives back every value, byte for byte, wherever the input is cut", () => {
@@ -52,12 +53,24 @@ describe("BinaryCopyParser", () => {
     }
   });
 
-  it("one byte at a time, and values are copies (the input buffer may be reused)", () => {
+  it("one byte at a time, and values are copies when the input buffer is reused", () => {
     const bytes = copyOutput(values);
     const parser = new BinaryCopyParser();
-    for (let i = 0; i < bytes.length; i++) parser.push(bytes.subarray(i, i + 1));
+    for (let i = 0; i < bytes.length; i++) parser.push(bytes.subarray(i, i + 1), true);
     bytes.fill(0);
-    expect(parser.values).toEqual(values);
+    expect(joined(parser.values)).toEqual(values);
+  });
+
+  it("values are views of the input when it is not reused: no copy", () => {
+    const bytes = copyOutput(values);
+    const parser = new BinaryCopyParser();
+    parser.push(bytes.subarray(0, 40), false);
+    parser.push(bytes.subarray(40), false);
+    expect(joined(parser.values)).toEqual(values);
+    const last = parser.values[3] as Pieces;
+    expect(last.every((piece) => piece.buffer === bytes.buffer)).toBe(true);
+    bytes.fill(0);
+    expect(Buffer.concat(last).every((b) => b === 0)).toBe(true);
   });
 
   it("refuses what is not binary COPY of one column", () => {
