@@ -22,7 +22,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -67,6 +67,7 @@ const result = {
     retrBytes: RETR_BYTES,
     roundTripBytes: ROUNDTRIP_BYTES,
     poolSize: POOL_SIZE,
+    cpus: cpus().length,
   },
   sessions: [],
   retr: [],
