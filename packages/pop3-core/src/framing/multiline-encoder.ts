@@ -1,4 +1,5 @@
 import { CR, concatBytes, DOT, LF } from "../bytes";
+import { LineBreakScanner } from "./line-break-scanner";
 
 const DOT_ONLY = Uint8Array.of(DOT);
 const CR_ONLY = Uint8Array.of(CR);
@@ -54,11 +55,8 @@ export class MultilineEncoder {
         pos = 1;
       }
     }
-    // Kept in a local while the chunk is scanned: a 64 KiB chunk has some 800 lines.
     let atLineStart = this.#atLineStart;
-    // indexOf results are reused until passed, so CRLF mail costs two scans per line, not more.
-    let nextCr = -2;
-    let nextLf = -2;
+    const scanner = new LineBreakScanner(chunk);
 
     while (pos < length) {
       if (atLineStart) {
@@ -70,37 +68,38 @@ export class MultilineEncoder {
           this.#dotsStuffed += 1;
         }
       }
-      if (nextCr !== -1 && nextCr < pos) nextCr = chunk.indexOf(CR, pos);
-      if (nextLf !== -1 && nextLf < pos) nextLf = chunk.indexOf(LF, pos);
-      if (nextCr !== -1 && nextLf === nextCr + 1) {
-        // The common case, tested first: the line ends in CRLF, with no bare CR or LF before.
-        pos = nextLf + 1;
+      // CRLF lines without a leading dot are passed over: ordinary mail needs no call but this.
+      const unusual = scanner.nextUnusual(pos);
+      if (unusual === -1) {
+        atLineStart = length - pos >= 2 && chunk[length - 2] === CR && chunk[length - 1] === LF;
+        break;
+      }
+      const byte = chunk[unusual];
+      if (byte === DOT) {
+        // A dot after a CRLF: stuffed at the top of the loop.
+        pos = unusual;
         atLineStart = true;
         continue;
       }
-      if (nextCr === -1 && nextLf === -1) break;
-
-      if (nextCr !== -1 && (nextLf === -1 || nextCr < nextLf)) {
-        // A CR not followed by LF (a CRLF was taken above).
-        const cr = nextCr;
-        parts ??= [];
-        if (cr + 1 === length) {
+      parts ??= [];
+      if (byte === CR) {
+        if (unusual + 1 === length) {
           // CR as the last byte: send CRLF now and swallow an LF that may open the next chunk.
           parts.push(chunk.subarray(segmentStart, length), LF_ONLY);
           segmentStart = length;
           this.#skipLf = true;
           pos = length;
         } else {
-          parts.push(chunk.subarray(segmentStart, cr + 1), LF_ONLY);
-          segmentStart = cr + 1;
-          pos = cr + 1;
+          // A CR followed by something other than LF.
+          parts.push(chunk.subarray(segmentStart, unusual + 1), LF_ONLY);
+          segmentStart = unusual + 1;
+          pos = unusual + 1;
         }
       } else {
         // A bare LF: put a CR in front of it.
-        parts ??= [];
-        parts.push(chunk.subarray(segmentStart, nextLf), CR_ONLY);
-        segmentStart = nextLf;
-        pos = nextLf + 1;
+        parts.push(chunk.subarray(segmentStart, unusual), CR_ONLY);
+        segmentStart = unusual;
+        pos = unusual + 1;
       }
       atLineStart = true;
     }
