@@ -1,9 +1,6 @@
 import { CR, concatBytes, DOT, LF } from "../bytes";
 import { LineBreakScanner } from "./line-break-scanner";
 
-const DOT_ONLY = Uint8Array.of(DOT);
-const CR_ONLY = Uint8Array.of(CR);
-const LF_ONLY = Uint8Array.of(LF);
 const TERMINATOR = Uint8Array.of(DOT, CR, LF);
 const CRLF_TERMINATOR = Uint8Array.of(CR, LF, DOT, CR, LF);
 
@@ -44,8 +41,8 @@ export class MultilineEncoder {
     const length = chunk.length;
     if (length === 0) return chunk;
     this.#empty = false;
-    // Allocated only when something is added or dropped: ordinary mail needs none.
-    let parts: Uint8Array[] | undefined;
+    // Made at the first byte added: ordinary mail needs none.
+    let out: ChunkWriter | undefined;
     let segmentStart = 0;
     let pos = 0;
     if (this.#skipLf) {
@@ -62,8 +59,9 @@ export class MultilineEncoder {
       if (atLineStart) {
         atLineStart = false;
         if (chunk[pos] === DOT) {
-          parts ??= [];
-          parts.push(chunk.subarray(segmentStart, pos), DOT_ONLY);
+          out ??= new ChunkWriter(length);
+          out.copy(chunk, segmentStart, pos);
+          out.add(DOT);
           segmentStart = pos;
           this.#dotsStuffed += 1;
         }
@@ -81,23 +79,19 @@ export class MultilineEncoder {
         atLineStart = true;
         continue;
       }
-      parts ??= [];
+      out ??= new ChunkWriter(length);
       if (byte === CR) {
-        if (unusual + 1 === length) {
-          // CR as the last byte: send CRLF now and swallow an LF that may open the next chunk.
-          parts.push(chunk.subarray(segmentStart, length), LF_ONLY);
-          segmentStart = length;
-          this.#skipLf = true;
-          pos = length;
-        } else {
-          // A CR followed by something other than LF.
-          parts.push(chunk.subarray(segmentStart, unusual + 1), LF_ONLY);
-          segmentStart = unusual + 1;
-          pos = unusual + 1;
-        }
+        // A CR not followed by LF gets one. As the last byte, its LF may open the next chunk:
+        // CRLF is sent now and that LF swallowed.
+        out.copy(chunk, segmentStart, unusual + 1);
+        out.add(LF);
+        segmentStart = unusual + 1;
+        pos = unusual + 1;
+        if (pos === length) this.#skipLf = true;
       } else {
         // A bare LF: put a CR in front of it.
-        parts.push(chunk.subarray(segmentStart, unusual), CR_ONLY);
+        out.copy(chunk, segmentStart, unusual);
+        out.add(CR);
         segmentStart = unusual;
         pos = unusual + 1;
       }
@@ -105,15 +99,15 @@ export class MultilineEncoder {
     }
     this.#atLineStart = atLineStart;
 
-    let out: Uint8Array;
-    if (parts === undefined) {
-      out = segmentStart === 0 ? chunk : chunk.subarray(segmentStart);
+    let encoded: Uint8Array;
+    if (out === undefined) {
+      encoded = segmentStart === 0 ? chunk : chunk.subarray(segmentStart);
     } else {
-      parts.push(chunk.subarray(segmentStart, length));
-      out = concatBytes(parts);
+      out.copy(chunk, segmentStart, length);
+      encoded = out.bytes();
     }
-    this.#encoded += out.length;
-    return out;
+    this.#encoded += encoded.length;
+    return encoded;
   }
 
   /** The final bytes: CRLF if the body did not end with a line end, then `.CRLF`. */
@@ -121,6 +115,56 @@ export class MultilineEncoder {
     if (this.#ended) return new Uint8Array(0);
     this.#ended = true;
     return this.#empty || this.#atLineStart ? TERMINATOR : CRLF_TERMINATOR;
+  }
+}
+
+/**
+ * The encoding of one chunk that needed changes, written into one buffer. Hostile mail can need a
+ * change on every byte (a bare LF per byte, a line of one dot per three): each change is one byte
+ * written, not a slice object, so such a chunk costs about what ordinary mail does. No byte ever
+ * becomes more than two, which bounds the buffer at twice the chunk.
+ */
+class ChunkWriter {
+  #buffer: Uint8Array;
+  #written = 0;
+  readonly #chunkLength: number;
+
+  constructor(chunkLength: number) {
+    this.#chunkLength = chunkLength;
+    // Room for a change per 32 bytes (ordinary mail has a stuffed dot per few lines at most);
+    // denser input grows the buffer once, to the bound.
+    this.#buffer = new Uint8Array(chunkLength + (chunkLength >>> 5) + 16);
+  }
+
+  copy(source: Uint8Array, from: number, to: number): void {
+    const count = to - from;
+    this.#reserve(count);
+    const buffer = this.#buffer;
+    let at = this.#written;
+    // Short runs byte by byte: a subarray for each would cost more than the copy.
+    if (count > 64) {
+      buffer.set(source.subarray(from, to), at);
+      at += count;
+    } else {
+      for (let i = from; i < to; i += 1) buffer[at++] = source[i] as number;
+    }
+    this.#written = at;
+  }
+
+  add(byte: number): void {
+    this.#reserve(1);
+    this.#buffer[this.#written++] = byte;
+  }
+
+  bytes(): Uint8Array {
+    return this.#buffer.subarray(0, this.#written);
+  }
+
+  #reserve(count: number): void {
+    if (this.#written + count <= this.#buffer.length) return;
+    const grown = new Uint8Array(Math.max(2 * this.#chunkLength, this.#written + count));
+    grown.set(this.#buffer.subarray(0, this.#written));
+    this.#buffer = grown;
   }
 }
 

@@ -37,6 +37,16 @@ function encodeInChunks(chunks: readonly Uint8Array[]): Uint8Array {
   return concat([...out, encoder.end()]);
 }
 
+/** Dot-stuffing of CRLF-normalised bytes, line by line (RFC 1939 §3), as a reference. */
+function stuffReference(normalized: Uint8Array): Uint8Array {
+  return ascii(
+    text(normalized)
+      .split("\r\n")
+      .map((line) => (line.startsWith(".") ? `.${line}` : line))
+      .join("\r\n"),
+  );
+}
+
 describe("MultilineEncoder", () => {
   it("stuffs leading dots, normalises line ends and terminates", () => {
     const wire = encodeMultiline(ascii(".hidden\n..two\r.\r\nlast"));
@@ -101,6 +111,34 @@ describe("MultilineEncoder", () => {
       }
     },
   );
+
+  // Hostile mail can need a change on every byte. Each chunk's encoding must still be right, in
+  // one buffer of at most twice the chunk (no byte becomes more than two), and ordinary mail must
+  // not pay for that room.
+  it.each([
+    ["a bare LF per byte", "\n"],
+    ["a bare CR per byte", "\r"],
+    ["a line of one dot per three bytes", "\r\n."],
+    ["a bare LF and a dot", "\n."],
+    ["a dot, CR, then a letter", ".\rb"],
+  ])("encodes a 64 KiB chunk of %s in at most twice its size", (_name, unit) => {
+    const chunk = ascii(unit.repeat(Math.ceil(65536 / unit.length)).slice(0, 65536));
+    const encoder = new MultilineEncoder();
+    const out = encoder.push(chunk);
+    expect(concat([out, encoder.end()])).toEqual(
+      concat([stuffReference(normalizeReference(chunk)), ascii(".\r\n")]),
+    );
+    expect(out.buffer.byteLength).toBeLessThanOrEqual(2 * chunk.length);
+  });
+
+  it("encodes ordinary mail with a few stuffed dots into a buffer barely larger than the chunk", () => {
+    const line = "a".repeat(74);
+    const lines = Array.from({ length: 840 }, (_, i) => (i % 40 === 0 ? `.${line}` : line));
+    const chunk = ascii(`${lines.join("\r\n")}\r\n`);
+    const out = new MultilineEncoder().push(chunk);
+    expect(out.length).toBe(chunk.length + 21);
+    expect(out.buffer.byteLength).toBeLessThan(chunk.length * 1.05);
+  });
 
   it("no line of the encoding is a lone dot before the end", () => {
     const wire = text(encodeMultiline(ascii(".\r\n.\n\r.\r\n")));
